@@ -1,0 +1,71 @@
+// Package conf reads audisp-backlog's configuration file.
+package conf
+
+import (
+	"log/slog"
+	"time"
+)
+
+// DefaultPath is where auditd's plugin entry points the plugin by default.
+const DefaultPath = "/etc/audit/audisp-backlog.conf"
+
+// Values of the method key.
+const (
+	MethodAuto    = "auto"    // kernel when backlog_max_depth is supported, else sampled
+	MethodKernel  = "kernel"  // require backlog_max_depth; fail without it
+	MethodSampled = "sampled" // poll AUDIT_GET only, never reset the mark
+)
+
+// Emitter names accepted by the emitters key.
+const (
+	EmitterStdout = "stdout"
+	EmitterOTLP   = "otlp"
+	EmitterStatsD = "statsd"
+)
+
+// Config is the whole configuration. The zero value is not useful; start
+// from Default.
+type Config struct {
+	// File is the path the configuration was loaded from ("" for Default).
+	File string
+
+	Interval       time.Duration // interval
+	SampleInterval time.Duration // sample_interval
+	RecordWait     time.Duration // record_wait
+	Method         string        // method: MethodAuto, MethodKernel or MethodSampled
+	Emitters       []string      // emitters, in file order, no duplicates
+	EmitQueue      int           // emit_queue
+	LogLevel       slog.Level    // log_level
+
+	OTLP   OTLP
+	StatsD StatsD
+
+	set map[string]bool
+}
+
+// OTLP is the otlp_* section.
+type OTLP struct {
+	Endpoint           string            // otlp_endpoint, host:port or URL
+	Protocol           string            // otlp_protocol: "grpc" or "http/protobuf"
+	Insecure           bool              // otlp_insecure
+	CAFile             string            // otlp_ca_file
+	CertFile           string            // otlp_cert_file
+	KeyFile            string            // otlp_key_file
+	Headers            map[string]string // otlp_headers (may hold secrets)
+	Compression        string            // otlp_compression: "gzip" or "none"
+	Timeout            time.Duration     // otlp_timeout
+	ResourceAttributes map[string]string // resource_attributes
+}
+
+// StatsD is the statsd_* section.
+type StatsD struct {
+	Address   string   // statsd_address: host:port or unix:///path
+	Namespace string   // statsd_namespace, prefixed to every metric name
+	Tags      []string // statsd_tags, each "key:value"
+	TagFormat string   // statsd_tag_format: "dogstatsd" or "none"
+}
+
+// IsSet reports whether key was given explicitly in the file (as opposed to
+// taking its default). Emitters use it to let OTEL_* environment variables
+// fill in only what the file leaves unset.
+func (c *Config) IsSet(key string) bool { return c.set[key] }

@@ -1,0 +1,96 @@
+package emit
+
+import (
+	"context"
+	"time"
+)
+
+// Method says how an interval's peak was measured.
+type Method string
+
+// The two measuring methods. They are reported as the `method` attribute
+// (OTLP) or tag (DogStatsD) of the peak.
+const (
+	// MethodKernel: the peak is the kernel's own high-water mark
+	// (backlog_max_depth), read and zeroed by AUDIT_SET; it misses nothing.
+	MethodKernel Method = "kernel"
+	// MethodSampled: the kernel lacks backlog_max_depth, so the peak is the
+	// highest backlog seen by polling AUDIT_GET every sample_interval; bursts
+	// shorter than that can be missed.
+	MethodSampled Method = "sampled"
+)
+
+// Interval is one reporting interval's figures. The interval loop computes
+// every value; emitters only format and send them.
+//
+// Cumulative fields count from CounterStart (kernel counters: from boot or
+// from their last reset by an administrator; plugin counters: from the
+// plugin's start). Emitters that need deltas (DogStatsD counts) derive them.
+type Interval struct {
+	// Start and End bound the interval. End is the time of the reset that
+	// closed it (kernel method) or of its last sample (sampled method), and
+	// is the time stamp of every data point.
+	Start, End time.Time
+	// CounterStart is when the plugin started counting its cumulative
+	// figures (the start time of OTLP cumulative sums).
+	CounterStart time.Time
+
+	Method Method
+	// Peak is the highest backlog depth (records queued in the kernel) in
+	// the interval.
+	Peak uint32
+	// Resets counts the resets of the high-water mark in the interval: the
+	// plugin's own and, of those, ExternalResets made by other tools.
+	Resets, ExternalResets int
+	// Size is the backlog at the end of the interval (the last AUDIT_GET).
+	Size uint32
+	// Mean is the mean of the backlog samples taken in the interval, and
+	// Samples how many there were.
+	Mean    float64
+	Samples int
+	// Limit is the kernel's backlog_limit; 0 means unlimited.
+	Limit uint32
+	// Utilization is Peak / Limit, 0 when Limit is 0.
+	Utilization float64
+
+	// Lost is the kernel's cumulative count of records it dropped.
+	Lost uint64
+	// WaitTime is the kernel's cumulative backlog_wait_time_actual: time
+	// that audited tasks spent waiting for room in a full queue.
+	WaitTime time.Duration
+
+	// Plugin holds the plugin's own cumulative counters.
+	Plugin Counters
+}
+
+// Counters are the plugin's own cumulative counters.
+type Counters struct {
+	// Records is every record read from auditd on stdin; Types breaks it
+	// down by record type (a bounded set of known types plus "other").
+	Records uint64
+	Types   []TypeCount
+	// Malformed counts lines skipped because they were not audit records
+	// or were longer than the reader's buffer.
+	Malformed uint64
+	// ResetsFailed counts resets (AUDIT_SET) or status reads (AUDIT_GET)
+	// that failed.
+	ResetsFailed uint64
+	// EmitsFailed counts interval deliveries that an emitter failed;
+	// EmitsDropped those dropped because an emitter's queue was full.
+	EmitsFailed, EmitsDropped uint64
+}
+
+// TypeCount is the number of records of one type.
+type TypeCount struct {
+	Type  string
+	Count uint64
+}
+
+// Emitter sends intervals to one destination.
+type Emitter interface {
+	// Emit sends one interval. It must honour ctx's deadline.
+	Emit(ctx context.Context, iv Interval) error
+	// Close flushes what is pending and releases the emitter, within ctx's
+	// deadline. Emit after Close returns an error.
+	Close(ctx context.Context) error
+}
