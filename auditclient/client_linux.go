@@ -1,0 +1,299 @@
+package auditclient
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"syscall"
+	"time"
+
+	libaudit "github.com/elastic/go-libaudit/v2"
+)
+
+// replyTimeout bounds how long Status and ResetMaxDepth wait for the
+// kernel's answer once the request is sent.
+const replyTimeout = 2 * time.Second
+
+// Poll interval bounds while waiting for a reply; see Client.next.
+const (
+	firstPoll = 50 * time.Microsecond
+	maxPoll   = 10 * time.Millisecond
+)
+
+// maxSkipped bounds how many messages that are not the awaited reply one
+// request reads past before giving up.
+const maxSkipped = 64
+
+// A Client is a NETLINK_AUDIT control socket. It sends only AUDIT_GET and
+// the backlog_max_depth reset; it never sets the audit pid or any other
+// setting, so it can run beside auditd.
+//
+// A Client is for one goroutine at a time: requests and their replies share
+// the socket and a read buffer, so calls must not overlap.
+type Client struct {
+	nl      libaudit.NetlinkSendReceiver
+	timeout time.Duration       // total wait for one reply
+	sleep   func(time.Duration) // time.Sleep; tests record the waits instead
+	pending []syscall.NetlinkMessage
+	closed  bool
+}
+
+// Open opens a NETLINK_AUDIT control socket. It needs no privilege itself;
+// Status and ResetMaxDepth need CAP_AUDIT_CONTROL. The socket joins no
+// multicast group, so no audit records arrive on it.
+func Open() (*Client, error) {
+	return open(nil)
+}
+
+// open is Open with raw, when not nil, fed a copy of every datagram read
+// (go-libaudit's respWriter); tests capture fixtures with it.
+func open(raw io.Writer) (*Client, error) {
+	nl, err := libaudit.NewNetlinkClient(syscall.NETLINK_AUDIT, 0, nil, raw)
+	if err != nil {
+		return nil, explain("open audit netlink socket", err)
+	}
+	return newClient(nl), nil
+}
+
+func newClient(nl libaudit.NetlinkSendReceiver) *Client {
+	return &Client{nl: nl, timeout: replyTimeout, sleep: time.Sleep}
+}
+
+// Close closes the socket. Only the first call does anything; later calls
+// return nil.
+func (c *Client) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	c.pending = nil
+	if err := c.nl.Close(); err != nil {
+		return fmt.Errorf("close audit netlink socket: %w", err)
+	}
+	return nil
+}
+
+// Status asks the kernel for its audit status (AUDIT_GET). It fails with an
+// error matching fs.ErrPermission without CAP_AUDIT_CONTROL.
+func (c *Client) Status() (Status, error) {
+	b, err := c.statusReply()
+	if err != nil {
+		return Status{}, err
+	}
+	s, err := decodeStatus(b)
+	if err != nil {
+		return Status{}, fmt.Errorf("audit status: %w", err)
+	}
+	return s, nil
+}
+
+// statusReply sends AUDIT_GET and returns the reply's payload, valid until
+// the next request.
+func (c *Client) statusReply() ([]byte, error) {
+	const op = "audit status"
+	// No NLM_F_ACK: on success the kernel answers with the AUDIT_GET reply
+	// alone (sent from a kernel thread, so a little later); on failure it
+	// answers with a negative ack.
+	seq, err := c.send(op, syscall.NetlinkMessage{
+		Header: syscall.NlMsghdr{Type: libaudit.AuditGet, Flags: syscall.NLM_F_REQUEST},
+	})
+	if err != nil {
+		return nil, err
+	}
+	for {
+		m, err := c.next(op, seq)
+		if err != nil {
+			return nil, err
+		}
+		switch m.Header.Type {
+		case libaudit.AuditGet:
+			return m.Data, nil
+		case syscall.NLMSG_ERROR:
+			code, err := ackCode(m.Data)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", op, err)
+			}
+			switch {
+			case code < 0:
+				return nil, explain(op, syscall.Errno(-code))
+			case code > 0:
+				return nil, fmt.Errorf("%s: unexpected positive ack %d", op, code)
+			}
+			// A zero ack: the reply itself follows.
+		default:
+			return nil, fmt.Errorf("%s: unexpected reply of type %d", op, m.Header.Type)
+		}
+	}
+}
+
+// ResetMaxDepth atomically reads and zeroes the kernel's backlog_max_depth
+// and returns the value it had: the peak queue depth since the last reset.
+// It sends AUDIT_SET with mask StatusBacklogMaxDepth and nothing else, and
+// the patched kernel answers with the old value as a positive netlink ack
+// (logging a CONFIG_CHANGE record, op=set backlog_max_depth=0 old=N).
+//
+// Call it only when Status reports HasMaxDepth: a kernel without the patch
+// ignores the mask bit and acks 0, which is indistinguishable from a peak of 0.
+// It fails with an error matching fs.ErrPermission without CAP_AUDIT_CONTROL.
+func (c *Client) ResetMaxDepth() (old uint32, err error) {
+	const op = "reset backlog_max_depth"
+	// The kernel copies min(len, sizeof(struct audit_status)) bytes and
+	// zero-fills the rest, so the patched 48-byte layout works everywhere.
+	req := make([]byte, statusLenMaxDepth)
+	binary.NativeEndian.PutUint32(req, StatusBacklogMaxDepth)
+	seq, err := c.send(op, syscall.NetlinkMessage{
+		Header: syscall.NlMsghdr{Type: libaudit.AuditSet, Flags: syscall.NLM_F_REQUEST | syscall.NLM_F_ACK},
+		Data:   req,
+	})
+	if err != nil {
+		return 0, err
+	}
+	m, err := c.next(op, seq)
+	if err != nil {
+		return 0, err
+	}
+	if m.Header.Type != syscall.NLMSG_ERROR {
+		return 0, fmt.Errorf("%s: unexpected reply of type %d, want an ack", op, m.Header.Type)
+	}
+	code, err := ackCode(m.Data)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	// audit_receive_msg returns the old u32 as an int: a peak above 2^31-1
+	// would read as negative, but the queue can't hold that many records.
+	if code < 0 {
+		return 0, explain(op, syscall.Errno(-code))
+	}
+	return uint32(code), nil
+}
+
+func (c *Client) send(op string, m syscall.NetlinkMessage) (uint32, error) {
+	if c.closed {
+		return 0, fmt.Errorf("%s: %w", op, fs.ErrClosed)
+	}
+	// Send can block: the kernel handles the request inside sendmsg, and
+	// when the backlog is over its limit audit_receive makes the sender
+	// sleep up to backlog_wait_time (60 s by default) before returning. No
+	// socket option shortens that sleep.
+	seq, err := c.nl.Send(m)
+	if err != nil {
+		return 0, explain(op, fmt.Errorf("send: %w", err))
+	}
+	return seq, nil
+}
+
+// next returns the next message whose sequence number is seq, skipping
+// others (such as a late reply to an earlier request that timed out).
+//
+// The wait is bounded by polling: go-libaudit's NetlinkClient keeps its file
+// descriptor unexported, so neither SO_RCVTIMEO nor poll(2) can be applied
+// without reaching into its private fields. Instead each receive is
+// non-blocking (MSG_DONTWAIT) and, while nothing is there, next sleeps with
+// a doubling interval from firstPoll up to maxPoll, until c.timeout has been
+// slept in total. The AUDIT_GET reply comes from a kernel thread that runs
+// right after the request, so the first short sleeps usually catch it; an
+// ack is already queued when Send returns.
+func (c *Client) next(op string, seq uint32) (syscall.NetlinkMessage, error) {
+	var waited time.Duration
+	poll := firstPoll
+	for skipped := 0; ; {
+		if len(c.pending) == 0 {
+			msgs, err := c.nl.Receive(true, parseMessages)
+			switch {
+			case errors.Is(err, syscall.EAGAIN):
+				if waited >= c.timeout {
+					return syscall.NetlinkMessage{}, fmt.Errorf("%s: no reply from the kernel within %v: %w",
+						op, c.timeout, os.ErrDeadlineExceeded)
+				}
+				d := min(poll, c.timeout-waited)
+				c.sleep(d)
+				waited += d
+				poll = min(2*poll, maxPoll)
+				continue
+			case errors.Is(err, syscall.EINTR):
+				continue
+			case err != nil:
+				return syscall.NetlinkMessage{}, explain(op, fmt.Errorf("receive: %w", err))
+			}
+			c.pending = msgs
+			continue
+		}
+		m := c.pending[0]
+		c.pending = c.pending[1:]
+		if m.Header.Seq == seq {
+			return m, nil
+		}
+		if skipped++; skipped > maxSkipped {
+			return syscall.NetlinkMessage{}, fmt.Errorf("%s: no reply among %d unrelated messages", op, maxSkipped)
+		}
+	}
+}
+
+// parseMessages splits one datagram into netlink messages. Control replies
+// and acks carry correct lengths; a header whose length doesn't fit (audit
+// event records have been sent with wrong ones) takes the rest of the
+// datagram as its payload.
+func parseMessages(b []byte) ([]syscall.NetlinkMessage, error) {
+	var msgs []syscall.NetlinkMessage
+	for len(b) >= syscall.NLMSG_HDRLEN {
+		h := syscall.NlMsghdr{
+			Len:   binary.NativeEndian.Uint32(b[0:]),
+			Type:  binary.NativeEndian.Uint16(b[4:]),
+			Flags: binary.NativeEndian.Uint16(b[6:]),
+			Seq:   binary.NativeEndian.Uint32(b[8:]),
+			Pid:   binary.NativeEndian.Uint32(b[12:]),
+		}
+		n := int(h.Len)
+		if n < syscall.NLMSG_HDRLEN || n > len(b) {
+			n = len(b)
+		}
+		msgs = append(msgs, syscall.NetlinkMessage{Header: h, Data: b[syscall.NLMSG_HDRLEN:n]})
+		n = (n + syscall.NLMSG_ALIGNTO - 1) &^ (syscall.NLMSG_ALIGNTO - 1)
+		if n >= len(b) {
+			break
+		}
+		b = b[n:]
+	}
+	if len(msgs) == 0 {
+		return nil, fmt.Errorf("%d-byte datagram is shorter than a netlink header", len(b))
+	}
+	return msgs, nil
+}
+
+// ackCode returns the error field of an NLMSG_ERROR payload (struct
+// nlmsgerr): 0 for a plain ack, -errno for a failure, and for AUDIT_SET
+// resets the old value of the counter that was reset.
+func ackCode(data []byte) (int32, error) {
+	if len(data) < 4 {
+		return 0, fmt.Errorf("netlink ack is %d bytes, too short for an error code: %w", len(data), io.ErrUnexpectedEOF)
+	}
+	return int32(binary.NativeEndian.Uint32(data)), nil
+}
+
+// explain wraps err with op and, for the errors a misplaced or unprivileged
+// caller gets, with what to fix. The errno stays in the chain, so
+// errors.Is(err, fs.ErrPermission) holds for EPERM and EACCES.
+func explain(op string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EPERM):
+		// audit_netlink_ok: no CAP_AUDIT_CONTROL, or not in the initial PID
+		// namespace.
+		return fmt.Errorf("%s: needs CAP_AUDIT_CONTROL in the initial PID namespace: %w", op, err)
+	case errors.Is(err, syscall.EACCES):
+		// An LSM (SELinux, AppArmor) refusing the socket or the message.
+		return fmt.Errorf("%s: needs CAP_AUDIT_CONTROL, and no LSM policy denying audit netlink: %w", op, err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		// audit_netlink_ok answers ECONNREFUSED to any caller outside the
+		// initial user namespace (rootless and user-namespaced containers).
+		return fmt.Errorf("%s: audit netlink answers only in the initial user namespace (not in a user-namespaced container): %w", op, err)
+	case errors.Is(err, syscall.EPROTONOSUPPORT):
+		// netlink_create: no NETLINK_AUDIT protocol registered, since
+		// audit_init never ran.
+		return fmt.Errorf("%s: kernel has no audit support (built without CONFIG_AUDIT, or booted with audit=0): %w", op, err)
+	default:
+		return fmt.Errorf("%s: %w", op, err)
+	}
+}
