@@ -1,0 +1,409 @@
+package emit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/DataDog/datadog-go/v5/statsd"
+	"github.com/audisp-backlog/audisp-backlog/conf"
+)
+
+// Values of statsd_tag_format.
+const (
+	TagFormatDogStatsD = "dogstatsd"
+	TagFormatNone      = "none"
+)
+
+const (
+	// statsdWriteTimeout bounds one datagram write to a unix socket whose
+	// reader is not keeping up.
+	statsdWriteTimeout = time.Second
+	// statsdFlushEvery is the datadog-go client's own flush period, set
+	// far beyond any interval so that only Emit's Flush sends: the loop is
+	// the only clock.
+	statsdFlushEvery = 24 * time.Hour
+	// Payload bounds of the plain statsd writer, as datadog-go's defaults.
+	udpPayload  = 1432
+	unixPayload = 8192
+)
+
+// StatsD sends each interval as statsd lines, then flushes. With
+// statsd_tag_format = dogstatsd it uses the datadog-go client with client
+// telemetry, client-side aggregation and origin detection off, so every
+// gauge line of an interval is sent as is; with none it writes plain statsd
+// lines itself (see the package documentation for the line formats).
+//
+// Gauges are sent as gauges (|g). Cumulative counters are sent as counts
+// (|c) of their increase since the previous interval this emitter built;
+// a decrease means the counter was reset, and the new value is sent. For
+// the first interval an emitter sees, kernel counters (lost, wait_time)
+// send 0 (their value then is only a baseline), and plugin counters send
+// their value if the interval starts at CounterStart (the plugin's first
+// interval), else 0 (an emitter opened later, after a reload).
+type StatsD struct {
+	target    string
+	namespace string
+	plainTags bool // statsd_tag_format = none: fold tags into names
+
+	client *statsd.Client // dogstatsd format
+	plain  *plainStatsD   // none format
+
+	mu     sync.Mutex
+	closed bool
+	built  bool              // an interval was built: prev holds its counters
+	prev   map[string]uint64 // counter values last built, by series key
+	lines  []sample          // scratch, reused
+
+	errMu sync.Mutex
+	errs  []error // from datadog-go's error handler, drained by Emit
+}
+
+var _ Emitter = (*StatsD)(nil)
+
+// maxSendErrors bounds the errors an Emit keeps from the client.
+const maxSendErrors = 4
+
+// NewStatsD builds a statsd emitter from cfg's statsd_* keys. The address
+// is "host:port" (UDP) or "unix:///path" (a unix datagram socket). Global
+// tags (statsd_tags) need statsd_tag_format = dogstatsd.
+func NewStatsD(cfg conf.StatsD) (*StatsD, error) {
+	s := &StatsD{target: cfg.Address, namespace: cfg.Namespace, prev: map[string]uint64{}}
+	switch cfg.TagFormat {
+	case TagFormatDogStatsD, "":
+		c, err := statsd.New(cfg.Address,
+			statsd.WithNamespace(cfg.Namespace),
+			statsd.WithTags(cfg.Tags),
+			statsd.WithoutTelemetry(),
+			statsd.WithoutClientSideAggregation(),
+			statsd.WithoutOriginDetection(),
+			statsd.WithWorkersCount(1),
+			statsd.WithBufferFlushInterval(statsdFlushEvery),
+			statsd.WithWriteTimeout(statsdWriteTimeout),
+			statsd.WithErrorHandler(s.recordError))
+		if err != nil {
+			return nil, fmt.Errorf("statsd: client for %s: %w", cfg.Address, err)
+		}
+		s.client = c
+	case TagFormatNone:
+		if len(cfg.Tags) > 0 {
+			return nil, errors.New("statsd: statsd_tags need statsd_tag_format = dogstatsd")
+		}
+		p, err := newPlainStatsD(cfg.Address)
+		if err != nil {
+			return nil, err
+		}
+		s.plain = p
+		s.plainTags = true
+	default:
+		return nil, fmt.Errorf("statsd: statsd_tag_format %q: want %s or %s", cfg.TagFormat, TagFormatDogStatsD, TagFormatNone)
+	}
+	return s, nil
+}
+
+func (s *StatsD) recordError(err error) {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	if len(s.errs) < maxSendErrors {
+		s.errs = append(s.errs, err)
+	}
+}
+
+func (s *StatsD) takeErrors() []error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	errs := s.errs
+	s.errs = nil
+	return errs
+}
+
+// sample is one statsd line before formatting: a gauge or a count, with at
+// most one tag.
+type sample struct {
+	name     string // without namespace
+	gauge    bool
+	f        float64 // gauge value
+	n        int64   // count value
+	tag, val string  // tag key and value, or ""
+}
+
+// Emit sends iv's lines and flushes them. Writes are bounded by a write
+// timeout; datagram sends do not otherwise block.
+func (s *StatsD) Emit(ctx context.Context, iv Interval) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("statsd: %w", err)
+	}
+	s.lines = s.build(s.lines[:0], iv)
+	var err error
+	if s.plain != nil {
+		err = s.plain.send(ctx, s.namespace, s.lines)
+	} else {
+		err = s.sendDogStatsD(s.lines)
+	}
+	if err != nil {
+		return fmt.Errorf("statsd: send to %s: %w", s.target, err)
+	}
+	return nil
+}
+
+func (s *StatsD) sendDogStatsD(lines []sample) error {
+	s.takeErrors() // errors from before this interval are not this interval's
+	var errs []error
+	for _, l := range lines {
+		var tags []string
+		if l.tag != "" {
+			tags = []string{l.tag + ":" + l.val}
+		}
+		var err error
+		if l.gauge {
+			err = s.client.Gauge(l.name, l.f, tags, 1)
+		} else {
+			err = s.client.Count(l.name, l.n, tags, 1)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+	}
+	// Flush returns once the client's sender has written every buffer; its
+	// write errors reach recordError before that.
+	if err := s.client.Flush(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(append(errs, s.takeErrors()...)...)
+}
+
+// build appends iv's samples to b, updating s.prev.
+func (s *StatsD) build(b []sample, iv Interval) []sample {
+	first := !s.built
+	s.built = true
+	method := string(iv.Method)
+	b = append(b,
+		sample{name: "backlog.max_depth", gauge: true, f: float64(iv.Peak), tag: "method", val: method},
+		sample{name: "backlog.size", gauge: true, f: float64(iv.Size)},
+		sample{name: "backlog.mean", gauge: true, f: iv.Mean},
+		sample{name: "backlog.limit", gauge: true, f: float64(iv.Limit)},
+		sample{name: "backlog.utilization", gauge: true, f: iv.Utilization, tag: "method", val: method},
+	)
+	kernelBase := first
+	pluginBase := first && iv.Start.After(iv.CounterStart)
+	count := func(name, tag, val string, v uint64, baseline bool) {
+		key := name + "\x00" + val
+		// A series not seen before (the plugin's first interval, or a
+		// record type counted for the first time) counts from 0.
+		prev := s.prev[key]
+		if baseline {
+			prev = v
+		}
+		d := v // a decrease: the counter was reset
+		if v >= prev {
+			d = v - prev
+		}
+		s.prev[key] = v
+		b = append(b, sample{name: name, n: clampInt64(d), tag: tag, val: val})
+	}
+	count("lost", "", "", iv.Lost, kernelBase)
+	waitMS := iv.WaitTime.Milliseconds()
+	count("backlog.wait_time", "", "", uint64(max(waitMS, 0)), kernelBase)
+	b = append(b,
+		sample{name: "backlog.resets", n: int64(iv.Resets - iv.ExternalResets), tag: "source", val: "own"},
+		sample{name: "backlog.resets", n: int64(iv.ExternalResets), tag: "source", val: "external"},
+	)
+	p := &iv.Plugin
+	if len(p.Types) == 0 {
+		count("plugin.records", "", "", p.Records, pluginBase)
+	}
+	for _, t := range p.Types {
+		count("plugin.records", "type", sanitize(t.Type), t.Count, pluginBase)
+	}
+	count("plugin.malformed", "", "", p.Malformed, pluginBase)
+	count("plugin.resets_failed", "", "", p.ResetsFailed, pluginBase)
+	count("plugin.emits_failed", "", "", p.EmitsFailed, pluginBase)
+	count("plugin.emits_dropped", "", "", p.EmitsDropped, pluginBase)
+	return b
+}
+
+// sanitize replaces the characters that would break a statsd line or a
+// tag (":|@#,", whitespace) with "_".
+func sanitize(s string) string {
+	if !strings.ContainsAny(s, ":|@#, \t\r\n") {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(":|@#, \t\r\n", r) {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// Check reports whether the address can be used: for a unix socket, that
+// the path exists, is a socket and accepts a connection; for UDP, that
+// the host resolves (UDP cannot tell whether anyone listens).
+func (s *StatsD) Check(ctx context.Context) error {
+	network, addr := statsdNetwork(s.target)
+	if network == "udp" {
+		if _, err := net.DefaultResolver.LookupNetIP(ctx, "ip", hostOf(addr)); err != nil {
+			return fmt.Errorf("statsd: resolve %s: %w", addr, err)
+		}
+		return nil
+	}
+	fi, err := os.Stat(addr)
+	if err != nil {
+		return fmt.Errorf("statsd: %w", err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("statsd: %s is not a socket", addr)
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unixgram", addr)
+	if err != nil {
+		return fmt.Errorf("statsd: %w", err)
+	}
+	return c.Close()
+}
+
+func hostOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
+}
+
+// Close flushes what is buffered and closes the client's socket.
+func (s *StatsD) Close(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.closed = true
+	if s.plain != nil {
+		return s.plain.close()
+	}
+	if err := s.client.Close(); err != nil { // Close flushes first
+		return fmt.Errorf("statsd: close: %w", err)
+	}
+	return nil
+}
+
+// statsdNetwork splits a statsd_address into "udp" or "unixgram" and the
+// address proper.
+func statsdNetwork(address string) (network, addr string) {
+	for _, p := range []string{"unix://", "unixgram://"} {
+		if after, ok := strings.CutPrefix(address, p); ok {
+			return "unixgram", after
+		}
+	}
+	return "udp", strings.TrimPrefix(address, "udp://")
+}
+
+// plainStatsD writes plain statsd lines (no tags) over a datagram socket,
+// for servers that do not understand DogStatsD's "|#" tags. A unix socket
+// is dialled on first use and again after a failed write.
+type plainStatsD struct {
+	network, addr string
+	payload       int
+	conn          net.Conn
+	buf           []byte
+}
+
+func newPlainStatsD(address string) (*plainStatsD, error) {
+	network, addr := statsdNetwork(address)
+	p := &plainStatsD{network: network, addr: addr, payload: unixPayload}
+	if network == "udp" {
+		p.payload = udpPayload
+		c, err := net.Dial("udp", addr) // resolves now, as datadog-go does
+		if err != nil {
+			return nil, fmt.Errorf("statsd: %w", err)
+		}
+		p.conn = c
+	}
+	return p, nil
+}
+
+// appendPlain formats one line, folding the tag value into the name
+// (backlog.max_depth.kernel, backlog.resets.own, plugin.records.SYSCALL).
+func appendPlain(b []byte, namespace string, l sample) []byte {
+	b = append(b, namespace...)
+	b = append(b, l.name...)
+	if l.tag != "" {
+		b = append(b, '.')
+		b = append(b, l.val...)
+	}
+	b = append(b, ':')
+	if l.gauge {
+		b = strconv.AppendFloat(b, l.f, 'f', -1, 64)
+		return append(b, "|g"...)
+	}
+	b = strconv.AppendInt(b, l.n, 10)
+	return append(b, "|c"...)
+}
+
+func (p *plainStatsD) send(ctx context.Context, namespace string, lines []sample) error {
+	if p.conn == nil {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, p.network, p.addr)
+		if err != nil {
+			return err
+		}
+		p.conn = c
+	}
+	deadline := time.Now().Add(statsdWriteTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := p.conn.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	p.buf = p.buf[:0]
+	var line []byte
+	for _, l := range lines {
+		line = appendPlain(line[:0], namespace, l)
+		if len(p.buf) > 0 && len(p.buf)+1+len(line) > p.payload {
+			if err := p.write(); err != nil {
+				return err
+			}
+		}
+		if len(p.buf) > 0 {
+			p.buf = append(p.buf, '\n')
+		}
+		p.buf = append(p.buf, line...)
+	}
+	if len(p.buf) > 0 {
+		return p.write()
+	}
+	return nil
+}
+
+func (p *plainStatsD) write() error {
+	_, err := p.conn.Write(p.buf)
+	p.buf = p.buf[:0]
+	if err != nil && p.network == "unixgram" {
+		p.conn.Close() // broken; the next send dials again
+		p.conn = nil
+	}
+	return err
+}
+
+func (p *plainStatsD) close() error {
+	if p.conn == nil {
+		return nil
+	}
+	if err := p.conn.Close(); err != nil {
+		return fmt.Errorf("statsd: close: %w", err)
+	}
+	return nil
+}
