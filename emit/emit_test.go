@@ -1,0 +1,127 @@
+package emit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/audisp-backlog/audisp-backlog/conf"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// t0 is the plugin's start in the test intervals.
+var t0 = time.Date(2026, 11, 24, 16, 59, 0, 0, time.UTC)
+
+// firstInterval and secondInterval are two consecutive intervals: the
+// first measured by the kernel, the second sampled (so a stale method=kernel
+// point in the second export would show).
+func firstInterval() Interval {
+	return Interval{
+		Start: t0, End: t0.Add(time.Minute), CounterStart: t0,
+		Method: MethodKernel, Peak: 4762, Resets: 2, ExternalResets: 1,
+		Size: 3, Mean: 12.25, Samples: 600, Limit: 8192, Utilization: 4762.0 / 8192,
+		Lost: 7, WaitTime: 1500 * time.Millisecond,
+		Plugin: Counters{
+			Records: 123, Types: []TypeCount{{"SYSCALL", 100}, {"CONFIG_CHANGE", 3}, {"other", 20}},
+			Malformed: 1, ResetsFailed: 2, EmitsFailed: 3, EmitsDropped: 4,
+		},
+	}
+}
+
+func secondInterval() Interval {
+	return Interval{
+		Start: t0.Add(time.Minute), End: t0.Add(2 * time.Minute), CounterStart: t0,
+		Method: MethodSampled, Peak: 17, Resets: 0, ExternalResets: 0,
+		Size: 0, Mean: 0.5, Samples: 600, Limit: 0, Utilization: 0,
+		Lost: 9, WaitTime: 2 * time.Second,
+		Plugin: Counters{
+			Records: 200, Types: []TypeCount{{"SYSCALL", 170}, {"CONFIG_CHANGE", 4}, {"other", 26}},
+			Malformed: 1, ResetsFailed: 2, EmitsFailed: 5, EmitsDropped: 4,
+		},
+	}
+}
+
+// parseConf builds a Config the way the plugin does, so IsSet is true for
+// exactly the keys given.
+func parseConf(t *testing.T, lines ...string) conf.Config {
+	t.Helper()
+	c, err := conf.Parse(strings.NewReader(strings.Join(lines, "\n")+"\n"), "test.conf")
+	if err != nil {
+		t.Fatalf("conf.Parse: %v", err)
+	}
+	return *c
+}
+
+func TestStdoutGolden(t *testing.T) {
+	var buf bytes.Buffer
+	s := NewStdout(&buf)
+	ctx := t.Context()
+	for _, iv := range []Interval{firstInterval(), secondInterval()} {
+		if err := s.Emit(ctx, iv); err != nil {
+			t.Fatalf("Emit: %v", err)
+		}
+	}
+	golden := filepath.Join("testdata", "stdout.golden")
+	if *update {
+		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got := buf.String(); got != string(want) {
+		t.Errorf("stdout lines:\ngot:\n%s\nwant:\n%s", got, want)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Emit(ctx, firstInterval()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Emit after Close: got %v, want ErrClosed", err)
+	}
+	if err := s.Close(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("second Close: got %v, want ErrClosed", err)
+	}
+}
+
+// failing is an Emitter whose Emit always fails.
+type failing struct{ err error }
+
+func (f failing) Emit(context.Context, Interval) error { return f.err }
+func (f failing) Close(context.Context) error          { return nil }
+
+func TestMulti(t *testing.T) {
+	var a, b bytes.Buffer
+	boom := errors.New("boom")
+	m := Multi(NewStdout(&a), failing{boom}, NewStdout(&b))
+	err := m.Emit(t.Context(), firstInterval())
+	if !errors.Is(err, boom) {
+		t.Errorf("Emit: got %v, want it to wrap %v", err, boom)
+	}
+	if a.Len() == 0 || a.String() != b.String() {
+		t.Errorf("both stdout emitters should have one identical line, got %q and %q", a.String(), b.String())
+	}
+	if err := m.Close(t.Context()); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := m.Close(t.Context()); !errors.Is(err, ErrClosed) {
+		t.Errorf("second Close: got %v, want ErrClosed", err)
+	}
+}
+
+func hostname(t *testing.T) string {
+	t.Helper()
+	h, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}

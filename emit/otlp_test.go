@@ -1,0 +1,334 @@
+package emit
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/audisp-backlog/audisp-backlog/emit/emittest"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	metricpb "go.opentelemetry.io/proto/otlp/metrics/v1"
+)
+
+// point is one data point as the collector received it, flattened.
+type point struct {
+	attrs       string // "k=v,k=v", sorted
+	value       string // integer or float, formatted
+	start, time string // RFC 3339, UTC
+}
+
+func ts(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// wantMetric is what one metric must look like on the wire.
+type wantMetric struct {
+	unit     string
+	gauge    bool // else a monotonic cumulative sum
+	points   []point
+	isDouble bool
+}
+
+// wantOTLP returns every metric of iv as it must arrive. resetsOwn and
+// resetsExt are the running totals, counted from resetsStart.
+func wantOTLP(iv Interval, resetsStart time.Time, resetsOwn, resetsExt int64) map[string]wantMetric {
+	g := func(v string, attrs string) []point {
+		return []point{{attrs: attrs, value: v, start: ts(iv.Start), time: ts(iv.End)}}
+	}
+	s := func(v string, attrs string) point {
+		return point{attrs: attrs, value: v, start: ts(iv.CounterStart), time: ts(iv.End)}
+	}
+	method := "method=" + string(iv.Method)
+	var records []point
+	for _, tc := range iv.Plugin.Types {
+		records = append(records, s(fmt.Sprint(tc.Count), "type="+tc.Type))
+	}
+	p := iv.Plugin
+	return map[string]wantMetric{
+		nameMaxDepth:    {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Peak), method)},
+		nameSize:        {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Size), "")},
+		nameMean:        {unit: "{record}", gauge: true, isDouble: true, points: g(fmt.Sprint(iv.Mean), "")},
+		nameLimit:       {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Limit), "")},
+		nameUtilization: {unit: "1", gauge: true, isDouble: true, points: g(fmt.Sprint(iv.Utilization), method)},
+		nameLost:        {unit: "{record}", points: []point{s(fmt.Sprint(iv.Lost), "")}},
+		nameWaitTime:    {unit: "ms", points: []point{s(fmt.Sprint(iv.WaitTime.Milliseconds()), "")}},
+		nameResets: {unit: "{reset}", points: []point{
+			{attrs: "source=external", value: fmt.Sprint(resetsExt), start: ts(resetsStart), time: ts(iv.End)},
+			{attrs: "source=own", value: fmt.Sprint(resetsOwn), start: ts(resetsStart), time: ts(iv.End)},
+		}},
+		nameRecords:      {unit: "{record}", points: records},
+		nameMalformed:    {unit: "{record}", points: []point{s(fmt.Sprint(p.Malformed), "")}},
+		nameResetsFailed: {unit: "{reset}", points: []point{s(fmt.Sprint(p.ResetsFailed), "")}},
+		nameEmitsFailed:  {unit: "{interval}", points: []point{s(fmt.Sprint(p.EmitsFailed), "")}},
+		nameEmitsDropped: {unit: "{interval}", points: []point{s(fmt.Sprint(p.EmitsDropped), "")}},
+	}
+}
+
+func attrString(kvs []*commonpb.KeyValue) string {
+	parts := make([]string, 0, len(kvs))
+	for _, kv := range kvs {
+		parts = append(parts, kv.GetKey()+"="+kv.GetValue().GetStringValue())
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+func flatten(dps []*metricpb.NumberDataPoint) (pts []point, isDouble bool) {
+	for _, dp := range dps {
+		var v string
+		switch x := dp.GetValue().(type) {
+		case *metricpb.NumberDataPoint_AsInt:
+			v = fmt.Sprint(x.AsInt)
+		case *metricpb.NumberDataPoint_AsDouble:
+			v, isDouble = fmt.Sprint(x.AsDouble), true
+		}
+		pts = append(pts, point{
+			attrs: attrString(dp.GetAttributes()), value: v,
+			start: ts(time.Unix(0, int64(dp.GetStartTimeUnixNano()))),
+			time:  ts(time.Unix(0, int64(dp.GetTimeUnixNano()))),
+		})
+	}
+	slices.SortFunc(pts, func(a, b point) int { return strings.Compare(a.attrs, b.attrs) })
+	return pts, isDouble
+}
+
+// checkMetrics compares every metric of a request with want, and that the
+// request holds nothing else.
+func checkMetrics(t *testing.T, req emittest.Request, want map[string]wantMetric) {
+	t.Helper()
+	rms := req.Metrics.GetResourceMetrics()
+	if len(rms) != 1 || len(rms[0].GetScopeMetrics()) != 1 {
+		t.Fatalf("want 1 resource with 1 scope, got %v", req.Metrics)
+	}
+	sm := rms[0].GetScopeMetrics()[0]
+	if got := sm.GetScope().GetName(); got != scopeName {
+		t.Errorf("scope name: got %q, want %q", got, scopeName)
+	}
+	seen := map[string]bool{}
+	for _, m := range sm.GetMetrics() {
+		name := m.GetName()
+		if seen[name] {
+			t.Errorf("%s: sent twice", name)
+		}
+		seen[name] = true
+		w, ok := want[name]
+		if !ok {
+			t.Errorf("unexpected metric %s", name)
+			continue
+		}
+		if m.GetUnit() != w.unit {
+			t.Errorf("%s: unit %q, want %q", name, m.GetUnit(), w.unit)
+		}
+		var dps []*metricpb.NumberDataPoint
+		switch d := m.GetData().(type) {
+		case *metricpb.Metric_Gauge:
+			if !w.gauge {
+				t.Errorf("%s: got a gauge, want a sum", name)
+			}
+			dps = d.Gauge.GetDataPoints()
+		case *metricpb.Metric_Sum:
+			if w.gauge {
+				t.Errorf("%s: got a sum, want a gauge", name)
+			}
+			if !d.Sum.GetIsMonotonic() {
+				t.Errorf("%s: sum is not monotonic", name)
+			}
+			if got := d.Sum.GetAggregationTemporality(); got != metricpb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE {
+				t.Errorf("%s: temporality %v, want cumulative", name, got)
+			}
+			dps = d.Sum.GetDataPoints()
+		default:
+			t.Errorf("%s: data %T, want gauge or sum", name, d)
+			continue
+		}
+		got, isDouble := flatten(dps)
+		if isDouble != w.isDouble {
+			t.Errorf("%s: double values %v, want %v", name, isDouble, w.isDouble)
+		}
+		wantPts := slices.Clone(w.points)
+		slices.SortFunc(wantPts, func(a, b point) int { return strings.Compare(a.attrs, b.attrs) })
+		if !slices.Equal(got, wantPts) {
+			t.Errorf("%s: points\ngot  %+v\nwant %+v", name, got, wantPts)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if !seen[name] {
+			t.Errorf("metric %s missing", name)
+		}
+	}
+}
+
+func checkResource(t *testing.T, req emittest.Request, want map[string]string) {
+	t.Helper()
+	got := map[string]string{}
+	for _, kv := range req.Metrics.GetResourceMetrics()[0].GetResource().GetAttributes() {
+		got[kv.GetKey()] = kv.GetValue().GetStringValue()
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("resource attributes:\ngot  %v\nwant %v", got, want)
+	}
+}
+
+// TestOTLPTwoIntervals exports two consecutive intervals to a real OTLP
+// receiver, over gRPC and over HTTP, and checks every metric, the resource,
+// the headers and the compression of each request, and that each Emit sends
+// exactly one request with only its own interval's points.
+func TestOTLPTwoIntervals(t *testing.T) {
+	for _, protocol := range []string{ProtocolGRPC, ProtocolHTTP} {
+		t.Run(protocol, func(t *testing.T) {
+			listen := emittest.ListenOTLPGRPC
+			if protocol == ProtocolHTTP {
+				listen = emittest.ListenOTLPHTTP
+			}
+			rcv, err := listen("127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rcv.Close()
+			endpoint := rcv.Addr() // host:port, made plain text by otlp_insecure
+			cfg := parseConf(t,
+				"emitters = otlp",
+				"otlp_protocol = "+protocol,
+				"otlp_endpoint = "+endpoint,
+				"otlp_insecure = yes",
+				"otlp_headers = x-api-key=secret123,x-tenant=ops",
+				"otlp_compression = gzip",
+				"otlp_timeout = 5s",
+				"resource_attributes = deployment.environment=test,service.namespace=audit",
+			)
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			o, err := NewOTLP(ctx, cfg, "1.2.3")
+			if err != nil {
+				t.Fatal(err)
+			}
+			host := hostname(t)
+			wantRes := map[string]string{
+				"service.name": "audisp-backlog", "service.version": "1.2.3", "host.name": host,
+				"deployment.environment": "test", "service.namespace": "audit",
+			}
+			iv1, iv2 := firstInterval(), secondInterval()
+			for i, tc := range []struct {
+				iv                   Interval
+				resetsOwn, resetsExt int64
+			}{
+				{iv1, 1, 1},
+				{iv2, 1, 1}, // no resets in the second interval: the totals stay
+			} {
+				if err := o.Emit(ctx, tc.iv); err != nil {
+					t.Fatalf("Emit %d: %v", i+1, err)
+				}
+				req, err := rcv.Next(ctx)
+				if err != nil {
+					t.Fatalf("interval %d: %v", i+1, err)
+				}
+				checkMetrics(t, req, wantOTLP(tc.iv, iv1.Start, tc.resetsOwn, tc.resetsExt))
+				checkResource(t, req, wantRes)
+				if got := req.Header["x-api-key"]; !slices.Equal(got, []string{"secret123"}) {
+					t.Errorf("header x-api-key: got %q", got)
+				}
+				if got := req.Header["x-tenant"]; !slices.Equal(got, []string{"ops"}) {
+					t.Errorf("header x-tenant: got %q", got)
+				}
+				if req.Compression != "gzip" {
+					t.Errorf("compression: got %q, want gzip", req.Compression)
+				}
+				if protocol == ProtocolHTTP && req.Path != "/v1/metrics" {
+					t.Errorf("path: got %q, want /v1/metrics", req.Path)
+				}
+				if n := rcv.Pending(); n != 0 {
+					t.Errorf("after Emit %d: %d more requests, want exactly one per Emit", i+1, n)
+				}
+			}
+			if err := o.Close(ctx); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			if n := rcv.Pending(); n != 0 {
+				t.Errorf("Close sent %d requests, want none (nothing is re-exported)", n)
+			}
+			if err := o.Emit(ctx, iv1); err == nil {
+				t.Error("Emit after Close: got nil error")
+			}
+		})
+	}
+}
+
+// TestOTLPEnvironment checks the order of settings: OTEL_* variables fill
+// in what the file leaves unset, and keys in the file beat them.
+func TestOTLPEnvironment(t *testing.T) {
+	rcv, err := emittest.ListenOTLPHTTP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Close()
+	// Everything from the environment except the header the file sets.
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+rcv.Addr()+"/base")
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=from-env,x-env-only=yes")
+	t.Setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=from-env,team=ops")
+	t.Setenv("OTEL_SERVICE_NAME", "")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	tests := []struct {
+		name        string
+		lines       []string
+		wantHeaders map[string]string
+		wantComp    string
+		wantEnv     string
+	}{
+		{
+			name:        "env fills unset keys",
+			lines:       []string{"emitters = otlp"},
+			wantHeaders: map[string]string{"x-api-key": "from-env", "x-env-only": "yes"},
+			wantComp:    "gzip",
+			wantEnv:     "from-env",
+		},
+		{
+			name: "file beats env",
+			lines: []string{"emitters = otlp", "otlp_headers = x-api-key=from-file",
+				"otlp_compression = none", "resource_attributes = deployment.environment=from-file"},
+			wantHeaders: map[string]string{"x-api-key": "from-file", "x-env-only": ""},
+			wantComp:    "",
+			wantEnv:     "from-file",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := NewOTLP(ctx, parseConf(t, tc.lines...), "1.2.3")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer o.Close(ctx)
+			if err := o.Emit(ctx, firstInterval()); err != nil {
+				t.Fatalf("Emit: %v", err)
+			}
+			req, err := rcv.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.Path != "/base/v1/metrics" {
+				t.Errorf("path: got %q, want /base/v1/metrics from OTEL_EXPORTER_OTLP_ENDPOINT", req.Path)
+			}
+			for k, v := range tc.wantHeaders {
+				got := strings.Join(req.Header[k], ",")
+				if got != v {
+					t.Errorf("header %s: got %q, want %q", k, got, v)
+				}
+			}
+			if req.Compression != tc.wantComp {
+				t.Errorf("compression: got %q, want %q", req.Compression, tc.wantComp)
+			}
+			res := map[string]string{}
+			for _, kv := range req.Metrics.GetResourceMetrics()[0].GetResource().GetAttributes() {
+				res[kv.GetKey()] = kv.GetValue().GetStringValue()
+			}
+			if res["deployment.environment"] != tc.wantEnv || res["team"] != "ops" || res["service.name"] != "audisp-backlog" {
+				t.Errorf("resource: got %v, want deployment.environment=%s, team=ops, service.name=audisp-backlog", res, tc.wantEnv)
+			}
+		})
+	}
+}
