@@ -306,9 +306,9 @@ func editDistance(a, b string) int {
 // at says where key was set, for messages about two keys.
 func (p *parser) at(key string) string {
 	if n, ok := p.lines[key]; ok {
-		return fmt.Sprintf("line %d", n)
+		return fmt.Sprintf("on line %d", n)
 	}
-	return "default"
+	return "by default"
 }
 
 // crossErr reports a problem between keys at the line of key, which the
@@ -332,15 +332,15 @@ func (p *parser) crossCheck() {
 	set := func(k string) bool { _, ok := p.lines[k]; return ok }
 
 	if set("sample_interval") && good("interval", "sample_interval") && c.SampleInterval >= c.Interval {
-		p.crossErr("sample_interval", "%s is not shorter than interval = %s (%s)",
+		p.crossErr("sample_interval", "%s is not shorter than interval = %s %s",
 			formatDuration(c.SampleInterval), formatDuration(c.Interval), p.at("interval"))
 	}
 	if set("record_wait") && good("interval", "record_wait") && c.RecordWait > c.Interval/2 {
-		p.crossErr("record_wait", "%s is longer than half of interval = %s (%s)",
+		p.crossErr("record_wait", "%s is longer than half of interval = %s %s",
 			formatDuration(c.RecordWait), formatDuration(c.Interval), p.at("interval"))
 	}
 	if set("otlp_timeout") && good("interval", "otlp_timeout") && c.OTLP.Timeout > c.Interval {
-		p.crossErr("otlp_timeout", "%s is longer than interval = %s (%s)",
+		p.crossErr("otlp_timeout", "%s is longer than interval = %s %s",
 			formatDuration(c.OTLP.Timeout), formatDuration(c.Interval), p.at("interval"))
 	}
 
@@ -363,22 +363,22 @@ func (p *parser) crossCheck() {
 	u := endpointURL(o.Endpoint)
 	if o.Insecure && good("otlp_insecure") {
 		if tlsFile != "" {
-			p.crossErr("otlp_insecure", "yes turns off TLS, but %s is set (%s)", tlsFile, p.at(tlsFile))
+			p.crossErr("otlp_insecure", "yes turns off TLS, but %s is set %s", tlsFile, p.at(tlsFile))
 		}
 		if u != nil && strings.EqualFold(u.Scheme, "https") && good("otlp_endpoint") {
-			p.crossErr("otlp_insecure", "yes turns off TLS, but otlp_endpoint is an https:// URL (%s)", p.at("otlp_endpoint"))
+			p.crossErr("otlp_insecure", "yes turns off TLS, but otlp_endpoint is an https:// URL %s", p.at("otlp_endpoint"))
 		}
 	}
 	if u != nil && good("otlp_endpoint") {
 		if strings.EqualFold(u.Scheme, "http") && tlsFile != "" {
-			p.crossErr("otlp_endpoint", "an http:// URL turns off TLS, but %s is set (%s)", tlsFile, p.at(tlsFile))
+			p.crossErr("otlp_endpoint", "an http:// URL turns off TLS, but %s is set %s", tlsFile, p.at(tlsFile))
 		}
 		if o.Protocol == "grpc" && good("otlp_protocol") && u.Path != "" && u.Path != "/" {
-			p.crossErr("otlp_endpoint", "a URL path needs otlp_protocol = http/protobuf, not grpc (%s)", p.at("otlp_protocol"))
+			p.crossErr("otlp_endpoint", "a URL path needs otlp_protocol = http/protobuf, not grpc %s", p.at("otlp_protocol"))
 		}
 	}
 	if len(c.StatsD.Tags) > 0 && c.StatsD.TagFormat == "none" && good("statsd_tag_format") {
-		p.crossErr("statsd_tags", "tags cannot be sent with statsd_tag_format = none (%s)", p.at("statsd_tag_format"))
+		p.crossErr("statsd_tags", "tags cannot be sent with statsd_tag_format = none %s", p.at("statsd_tag_format"))
 	}
 }
 
