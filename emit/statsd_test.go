@@ -1,0 +1,210 @@
+package emit
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/audisp-backlog/audisp-backlog/conf"
+	"github.com/audisp-backlog/audisp-backlog/emit/emittest"
+)
+
+// thirdInterval follows secondInterval; the kernel's lost counter went
+// down (an administrator reset it), so its new value is sent.
+func thirdInterval() Interval {
+	iv := secondInterval()
+	iv.Start, iv.End = iv.End, iv.End.Add(time.Minute)
+	iv.Lost = 1
+	return iv
+}
+
+// clearDDEnv empties the DD_* variables datadog-go turns into tags or
+// fields, so that the lines are exactly the configured ones.
+func clearDDEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range []string{"DD_ENTITY_ID", "DD_ENV", "DD_SERVICE", "DD_VERSION", "DD_EXTERNAL_ENV", "DD_CARDINALITY", "DATADOG_CARDINALITY"} {
+		t.Setenv(k, "")
+	}
+}
+
+func listenStatsD(t *testing.T, network string) *emittest.StatsD {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if network == "unixgram" {
+		dir, err := os.MkdirTemp("", "emit") // short: unix socket paths are limited to 108 bytes
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		addr = filepath.Join(dir, "dsd.socket")
+	}
+	l, err := emittest.ListenStatsD(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+var wantDogStatsD = [][]string{{
+	"linux.audit.backlog.max_depth:4762|g|#env:test,method:kernel",
+	"linux.audit.backlog.size:3|g|#env:test",
+	"linux.audit.backlog.mean:12.25|g|#env:test",
+	"linux.audit.backlog.limit:8192|g|#env:test",
+	"linux.audit.backlog.utilization:0.581298828125|g|#env:test,method:kernel",
+	"linux.audit.lost:0|c|#env:test",              // kernel counters: first value is the baseline
+	"linux.audit.backlog.wait_time:0|c|#env:test", // ditto
+	"linux.audit.backlog.resets:1|c|#env:test,source:own",
+	"linux.audit.backlog.resets:1|c|#env:test,source:external",
+	"linux.audit.plugin.records:100|c|#env:test,type:SYSCALL", // plugin counters count from CounterStart
+	"linux.audit.plugin.records:3|c|#env:test,type:CONFIG_CHANGE",
+	"linux.audit.plugin.records:20|c|#env:test,type:other",
+	"linux.audit.plugin.malformed:1|c|#env:test",
+	"linux.audit.plugin.resets_failed:2|c|#env:test",
+	"linux.audit.plugin.emits_failed:3|c|#env:test",
+	"linux.audit.plugin.emits_dropped:4|c|#env:test",
+}, {
+	"linux.audit.backlog.max_depth:17|g|#env:test,method:sampled",
+	"linux.audit.backlog.size:0|g|#env:test",
+	"linux.audit.backlog.mean:0.5|g|#env:test",
+	"linux.audit.backlog.limit:0|g|#env:test",
+	"linux.audit.backlog.utilization:0|g|#env:test,method:sampled",
+	"linux.audit.lost:2|c|#env:test",
+	"linux.audit.backlog.wait_time:500|c|#env:test",
+	"linux.audit.backlog.resets:0|c|#env:test,source:own",
+	"linux.audit.backlog.resets:0|c|#env:test,source:external",
+	"linux.audit.plugin.records:70|c|#env:test,type:SYSCALL",
+	"linux.audit.plugin.records:1|c|#env:test,type:CONFIG_CHANGE",
+	"linux.audit.plugin.records:6|c|#env:test,type:other",
+	"linux.audit.plugin.malformed:0|c|#env:test",
+	"linux.audit.plugin.resets_failed:0|c|#env:test",
+	"linux.audit.plugin.emits_failed:2|c|#env:test",
+	"linux.audit.plugin.emits_dropped:0|c|#env:test",
+}, {
+	"linux.audit.backlog.max_depth:17|g|#env:test,method:sampled",
+	"linux.audit.backlog.size:0|g|#env:test",
+	"linux.audit.backlog.mean:0.5|g|#env:test",
+	"linux.audit.backlog.limit:0|g|#env:test",
+	"linux.audit.backlog.utilization:0|g|#env:test,method:sampled",
+	"linux.audit.lost:1|c|#env:test", // went down from 9: reset, send the new value
+	"linux.audit.backlog.wait_time:0|c|#env:test",
+	"linux.audit.backlog.resets:0|c|#env:test,source:own",
+	"linux.audit.backlog.resets:0|c|#env:test,source:external",
+	"linux.audit.plugin.records:0|c|#env:test,type:SYSCALL",
+	"linux.audit.plugin.records:0|c|#env:test,type:CONFIG_CHANGE",
+	"linux.audit.plugin.records:0|c|#env:test,type:other",
+	"linux.audit.plugin.malformed:0|c|#env:test",
+	"linux.audit.plugin.resets_failed:0|c|#env:test",
+	"linux.audit.plugin.emits_failed:0|c|#env:test",
+	"linux.audit.plugin.emits_dropped:0|c|#env:test",
+}}
+
+// plainLines is want in plain statsd form: no tags, the tag's value folded
+// into the name, namespace ns.
+func plainLines(want []string, ns string) []string {
+	out := make([]string, len(want))
+	for i, l := range want {
+		l = strings.TrimPrefix(l, "linux.audit.")
+		name, rest, _ := strings.Cut(l, ":")
+		value, tags, _ := strings.Cut(rest, "|#")
+		for _, tag := range strings.Split(tags, ",") {
+			if k, v, _ := strings.Cut(tag, ":"); k != "env" {
+				name += "." + v
+			}
+		}
+		out[i] = ns + name + ":" + value
+	}
+	return out
+}
+
+func TestStatsDLines(t *testing.T) {
+	clearDDEnv(t)
+	tests := []struct {
+		name    string
+		network string
+		format  string
+		extra   []string
+		want    func(i int) []string
+	}{
+		{"dogstatsd/udp", "udp", "dogstatsd", []string{"statsd_tags = env:test"},
+			func(i int) []string { return wantDogStatsD[i] }},
+		{"dogstatsd/unixgram", "unixgram", "dogstatsd", []string{"statsd_tags = env:test"},
+			func(i int) []string { return wantDogStatsD[i] }},
+		{"none/udp", "udp", "none", []string{"statsd_namespace = custom."},
+			func(i int) []string { return plainLines(wantDogStatsD[i], "custom.") }},
+		{"none/unixgram", "unixgram", "none", nil,
+			func(i int) []string { return plainLines(wantDogStatsD[i], "linux.audit.") }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := listenStatsD(t, tc.network)
+			cfg := parseConf(t, append([]string{
+				"emitters = statsd",
+				"statsd_address = " + l.Addr(),
+				"statsd_tag_format = " + tc.format,
+			}, tc.extra...)...)
+			s, err := NewStatsD(cfg.StatsD)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			for i, iv := range []Interval{firstInterval(), secondInterval(), thirdInterval()} {
+				if err := s.Emit(ctx, iv); err != nil {
+					t.Fatalf("Emit %d: %v", i+1, err)
+				}
+				want := tc.want(i)
+				got, err := l.Lines(ctx, len(want))
+				if err != nil {
+					t.Fatalf("interval %d: %v", i+1, err)
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("interval %d lines:\ngot:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+			}
+			if err := s.Close(ctx); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			if err := s.Emit(ctx, firstInterval()); err == nil {
+				t.Error("Emit after Close: got nil error")
+			}
+		})
+	}
+}
+
+// TestStatsDReopened checks the counters of an emitter whose first
+// interval is not the plugin's first (opened again after a reload): every
+// counter starts from a baseline and sends 0, rather than the whole count
+// since the plugin started.
+func TestStatsDReopened(t *testing.T) {
+	l := listenStatsD(t, "udp")
+	s, err := NewStatsD(parseConf(t, "statsd_address = "+l.Addr(), "statsd_tag_format = none").StatsD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(t.Context())
+	if err := s.Emit(t.Context(), secondInterval()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Lines(t.Context(), 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range got {
+		if strings.HasSuffix(line, "|c") && !strings.HasSuffix(line, ":0|c") {
+			t.Errorf("first count of a reopened emitter: %q, want 0", line)
+		}
+	}
+}
+
+func TestStatsDConfigErrors(t *testing.T) {
+	// conf refuses this too; the emitter does not rely on it.
+	_, err := NewStatsD(conf.StatsD{Address: "127.0.0.1:8125", TagFormat: "none", Tags: []string{"env:prod"}})
+	if err == nil || !strings.Contains(err.Error(), "statsd_tags") {
+		t.Errorf("plain statsd with tags: got %v, want an error naming statsd_tags", err)
+	}
+}
