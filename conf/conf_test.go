@@ -611,3 +611,18 @@ func TestLoad(t *testing.T) {
 		t.Errorf("Load(%s) = %+v, %v", good, c, err)
 	}
 }
+
+// BenchmarkParse parses the shipped sample configuration.
+func BenchmarkParse(b *testing.B) {
+	data, err := os.ReadFile(samplePath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(bytes.NewReader(data), samplePath); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

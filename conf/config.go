@@ -1,4 +1,11 @@
 // Package conf reads audisp-backlog's configuration file.
+//
+// The file holds auditd-style "key = value" lines, whole-line '#' comments
+// and blank lines; audisp-backlog.conf(5) describes it. One table of keys
+// (Keys) drives parsing, Default, WriteTo, the shipped sample file and the
+// man page. Parse and Load return either a complete, valid Config or every
+// problem found as *Error values joined with errors.Join, never both, so a
+// failed reload can keep the configuration in force.
 package conf
 
 import (
