@@ -33,6 +33,14 @@ const maxSkipped = 64
 //
 // A Client is for one goroutine at a time: requests and their replies share
 // the socket and a read buffer, so calls must not overlap.
+//
+// How long a call takes: the kernel handles a request inside the send, and
+// while the backlog is over its limit it makes every sender sleep there, up
+// to backlog_wait_time (60 s by default) or until kauditd drains the queue;
+// nothing can cut that short. The wait for the answer after the send is
+// bounded by replyTimeout (2 s); past it the call fails with an error
+// matching os.ErrDeadlineExceeded, and a late answer is ignored by the next
+// call (it carries an old sequence number).
 type Client struct {
 	nl      libaudit.NetlinkSendReceiver
 	timeout time.Duration       // total wait for one reply
@@ -174,10 +182,8 @@ func (c *Client) send(op string, m syscall.NetlinkMessage) (uint32, error) {
 	if c.closed {
 		return 0, fmt.Errorf("%s: %w", op, fs.ErrClosed)
 	}
-	// Send can block: the kernel handles the request inside sendmsg, and
-	// when the backlog is over its limit audit_receive makes the sender
-	// sleep up to backlog_wait_time (60 s by default) before returning. No
-	// socket option shortens that sleep.
+	// Send can block: see the Client doc (audit_receive's penalty sleep is
+	// uninterruptible, so no socket option shortens it).
 	seq, err := c.nl.Send(m)
 	if err != nil {
 		return 0, explain(op, fmt.Errorf("send: %w", err))

@@ -71,7 +71,7 @@ type Status struct {
 	// have slept waiting for room in the backlog since boot or since it was
 	// last reset (auditctl --reset_backlog_wait_time_actual). audit_log_start
 	// adds rtime-stime, both schedule_timeout values in jiffies, not ms.
-	// Added in Linux 5.10; zero on older kernels (shorter reply).
+	// Added in Linux 5.9; zero on older kernels (shorter reply).
 	BacklogWaitTimeActual uint32
 	// MaxDepth is backlog_max_depth, the largest number of records
 	// audit_queue has held since boot or since it was last reset
