@@ -1,0 +1,408 @@
+package e2e
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	// socketSlack bounds how many burst records can sit in auditd's netlink
+	// socket buffer (and one in kauditd's hands) instead of the kernel queue
+	// while auditd is stopped; measured 238 for 5000 messages.
+	socketSlack = 512
+	// quietPeak bounds the high-water mark of an interval with no burst: the
+	// records of the previous reset itself (CONFIG_CHANGE, SYSCALL, PROCTITLE)
+	// and a few more.
+	quietPeak     = 16
+	pluginComm    = "audisp-backlog"
+	methodKernel  = "kernel"
+	methodSampled = "sampled"
+	maxDepthName  = "linux.audit.backlog.max_depth"
+)
+
+// TestSmoke checks the guest alone, without the plugin: the patched kernel
+// answers AUDIT_GET with 48 bytes and keeps the high-water mark of a burst
+// made while auditd is stopped; the reset returns it and logs it; the
+// unpatched kernel answers with 44 bytes and ignores the reset.
+func TestSmoke(t *testing.T) {
+	t.Run("patched", func(t *testing.T) {
+		b := runGuest(t, kernelPatched, initrdNoPlugin, "smoke", 2*time.Minute)
+		if got := b.last(t, "status").num("len"); got != 48 {
+			t.Errorf("AUDIT_GET reply: got %v bytes, want 48", got)
+		}
+		stopped, drained := b.last(t, "stopped-status"), b.last(t, "drained-status")
+		burst := b.last(t, "burst").u32("n")
+		// While auditd is stopped the queue only grows, so the mark is the backlog.
+		if stopped.u32("max_depth") != stopped.u32("backlog") {
+			t.Errorf("while auditd is stopped: max_depth %d, backlog %d, want equal", stopped.u32("max_depth"), stopped.u32("backlog"))
+		}
+		checkBurstPeak(t, stopped.u32("max_depth"), burst)
+		if drained.u32("max_depth") != stopped.u32("max_depth") {
+			t.Errorf("after the drain: max_depth %d, want the peak %d kept", drained.u32("max_depth"), stopped.u32("max_depth"))
+		}
+		ext := b.last(t, "external-reset").u32("old")
+		if ext != drained.u32("max_depth") {
+			t.Errorf("reset ack: got old=%d, want the mark %d", ext, drained.u32("max_depth"))
+		}
+		if after := b.last(t, "after-reset-status").u32("max_depth"); after > quietPeak {
+			t.Errorf("after the reset: max_depth %d, want at most %d (the reset's own records)", after, quietPeak)
+		}
+		resets := b.all("log-reset")
+		if len(resets) != 1 || resets[0].u32("old") != ext || resets[0].str("comm") != "audit-reset" {
+			t.Errorf("audit log resets: got %v, want one old=%d by audit-reset", resets, ext)
+		}
+	})
+	t.Run("unpatched", func(t *testing.T) {
+		b := runGuest(t, kernelUnpatched, initrdNoPlugin, "smoke", 2*time.Minute)
+		if got := b.last(t, "status").num("len"); got != 44 {
+			t.Errorf("AUDIT_GET reply: got %v bytes, want 44", got)
+		}
+		stopped := b.last(t, "stopped-status")
+		checkBurstPeak(t, stopped.u32("backlog"), b.last(t, "burst").u32("n"))
+		if got := b.last(t, "external-reset").u32("old"); got != 0 {
+			t.Errorf("reset ack on the unpatched kernel: got %d, want 0", got)
+		}
+		if got := b.all("log-reset"); len(got) != 0 {
+			t.Errorf("audit log resets on the unpatched kernel: got %v, want none", got)
+		}
+	})
+}
+
+// checkBurstPeak checks that a burst of n messages made while auditd was
+// stopped queued all but what auditd's socket buffer took.
+func checkBurstPeak(t *testing.T, peak, n uint32) {
+	t.Helper()
+	if peak+socketSlack < n || peak > n+quietPeak {
+		t.Errorf("peak of a %d-message burst: got %d, want %d..%d", n, peak, n-socketSlack, n+quietPeak)
+	}
+}
+
+// report is one interval report as the collector received it.
+type report struct {
+	value  uint32
+	method string
+	ms     int64
+}
+
+// reports returns the plugin's max_depth reports over OTLP, in order.
+func reports(b *boot) []report {
+	var out []report
+	for _, e := range b.all("otlp") {
+		if e.str("name") != maxDepthName {
+			continue
+		}
+		attrs, _ := e["attrs"].(map[string]any)
+		m, _ := attrs["method"].(string)
+		out = append(out, report{value: uint32(e.num("value")), method: m, ms: int64(e.num("ms"))})
+	}
+	return out
+}
+
+// statsdPeaks returns the max_depth gauge values the statsd listener got.
+func statsdPeaks(b *boot) []uint32 {
+	var out []uint32
+	for _, e := range b.all("statsd") {
+		for _, line := range strings.Split(e.str("line"), "\n") {
+			name, rest, ok := strings.Cut(line, ":")
+			if !ok || !strings.HasSuffix(name, "backlog.max_depth") {
+				continue
+			}
+			v, typ, _ := strings.Cut(rest, "|")
+			n, err := strconv.ParseFloat(v, 64)
+			if err == nil && strings.HasPrefix(typ, "g") {
+				out = append(out, uint32(n))
+			}
+		}
+	}
+	return out
+}
+
+// after returns the reports whose interval ended after ms.
+func after(rs []report, ms int64) []report {
+	for i, r := range rs {
+		if r.ms > ms {
+			return rs[i:]
+		}
+	}
+	return nil
+}
+
+// pluginReset returns the plugin's reset in the audit log closest in time to
+// a report (the report's time stamp is its reset's time), failing if none
+// is within a second.
+func pluginReset(t *testing.T, b *boot, r report) event {
+	t.Helper()
+	var best event
+	bestD := int64(math.MaxInt64)
+	for _, e := range b.all("log-reset") {
+		if e.str("comm") != pluginComm {
+			continue
+		}
+		d := int64(e.num("ms")) - r.ms
+		if d < 0 {
+			d = -d
+		}
+		if d < bestD {
+			best, bestD = e, d
+		}
+	}
+	if bestD > 1000 {
+		t.Fatalf("no reset by the plugin in the audit log within 1s of the report at %d ms", r.ms)
+	}
+	return best
+}
+
+// lastSync returns the time stamp of the report the driver synchronised on
+// before its final (not straddled) attempt.
+func lastSync(t *testing.T, b *boot) int64 {
+	t.Helper()
+	return int64(b.last(t, "sync").num("report_ms"))
+}
+
+// checkSetsLogged checks that every AUDIT_SET the plugin sent (seen by the
+// sendto audit rule) is one of its backlog_max_depth resets in the log.
+func checkSetsLogged(t *testing.T, b *boot) {
+	t.Helper()
+	resets := 0
+	for _, e := range b.all("log-reset") {
+		if e.str("comm") == pluginComm {
+			resets++
+		}
+	}
+	sets, _ := b.last(t, "audit-log")["set_sendto_by_comm"].(map[string]any)
+	got, _ := sets[pluginComm].(float64)
+	if int(got) != resets {
+		t.Errorf("plugin sent %v AUDIT_SET messages but the log has %d of its resets", got, resets)
+	}
+}
+
+// TestBurst is scenario 1: auditd spawns the plugin; a burst is made with
+// auditd stopped; the next interval's max_depth received by the collector
+// equals the kernel's own figure (AUDIT_GET's backlog_max_depth after the
+// drain, and the old= of the plugin's reset in the audit log).
+func TestBurst(t *testing.T) {
+	b := runGuest(t, kernelPatched, initrdPlugin, "burst", 3*time.Minute)
+	rs := after(reports(b), lastSync(t, b))
+	if len(rs) < 2 {
+		t.Fatalf("reports after the burst: got %d, want 2", len(rs))
+	}
+	kernel := b.last(t, "drained-status").u32("max_depth")
+	got := rs[0]
+	t.Logf("burst of %d: plugin reported %d, kernel mark %d", b.last(t, "burst").u32("n"), got.value, kernel)
+	if got.value != kernel {
+		t.Errorf("interval peak over OTLP: got %d, want the kernel's %d", got.value, kernel)
+	}
+	if old := pluginReset(t, b, got).u32("old"); old != got.value {
+		t.Errorf("interval peak over OTLP: got %d, but the plugin's reset logged old=%d", got.value, old)
+	}
+	checkBurstPeak(t, got.value, b.last(t, "burst").u32("n"))
+	quiet := rs[1]
+	if old := pluginReset(t, b, quiet).u32("old"); quiet.value != old || quiet.value > quietPeak {
+		t.Errorf("quiet interval: got %d, want its reset's old=%d, at most %d", quiet.value, old, quietPeak)
+	}
+	for i, r := range reports(b) {
+		if r.method != methodKernel {
+			t.Errorf("report %d: method %q, want %q", i, r.method, methodKernel)
+		}
+	}
+	found := false
+	for _, v := range statsdPeaks(b) {
+		found = found || v == got.value
+	}
+	if !found {
+		t.Errorf("statsd max_depth gauges %v lack the interval peak %d", statsdPeaks(b), got.value)
+	}
+	checkSetsLogged(t, b)
+}
+
+// TestExternalReset is scenario 2: another tool resets the mark
+// mid-interval, after a big burst and before a small one. The interval's
+// report must carry the big burst's peak (from the other tool's
+// CONFIG_CHANGE record), while the plugin's own reset saw only the small
+// one; the next, quiet interval must not repeat either.
+func TestExternalReset(t *testing.T) {
+	b := runGuest(t, kernelPatched, initrdPlugin, "reset", 3*time.Minute)
+	rs := after(reports(b), lastSync(t, b))
+	if len(rs) < 2 {
+		t.Fatalf("reports after the bursts: got %d, want 2", len(rs))
+	}
+	ext := b.last(t, "external-reset").u32("old")
+	small := b.last(t, "drained-status").u32("max_depth")
+	t.Logf("external reset old=%d, then the mark reached %d; plugin reported %d then %d", ext, small, rs[0].value, rs[1].value)
+	if ext <= small {
+		t.Fatalf("scenario set-up: the external reset's peak %d should exceed the later burst's %d", ext, small)
+	}
+	if rs[0].value != ext {
+		t.Errorf("interval with an external reset: got %d, want its peak %d", rs[0].value, ext)
+	}
+	if old := pluginReset(t, b, rs[0]).u32("old"); old != small {
+		t.Errorf("the plugin's own reset logged old=%d, want %d (the burst after the external reset)", old, small)
+	}
+	if old := pluginReset(t, b, rs[1]).u32("old"); rs[1].value != old || rs[1].value > quietPeak {
+		t.Errorf("quiet interval after it: got %d, want its reset's old=%d, at most %d", rs[1].value, old, quietPeak)
+	}
+	external := 0
+	for _, e := range b.all("log-reset") {
+		if e.str("comm") == "audit-reset" {
+			external++
+			if e.u32("old") != ext {
+				t.Errorf("audit-reset's CONFIG_CHANGE: old=%d, its ack said %d", e.u32("old"), ext)
+			}
+		}
+	}
+	if external != 1 {
+		t.Errorf("resets by audit-reset in the log: got %d, want 1", external)
+	}
+	checkSetsLogged(t, b)
+}
+
+// TestLifecycle is scenario 3: auditd reloads (SIGHUP) and stops (SIGTERM);
+// the plugin keeps reporting after the reload and exits within 2 s of the stop.
+func TestLifecycle(t *testing.T) {
+	b := runGuest(t, kernelPatched, initrdPlugin, "lifecycle", 2*time.Minute)
+	rl := b.last(t, "reloaded")
+	before, after := int(rl.num("pid_before")), int(rl.num("pid_after"))
+	if after == 0 {
+		t.Fatalf("no plugin running 2s after auditd's SIGHUP (pid before: %d)", before)
+	}
+	how := "restarted by auditd"
+	if before == after {
+		how = "kept running (reloaded in place)"
+	}
+	hup := int64(rl.num("hup_ms"))
+	n := 0
+	for _, r := range reports(b) {
+		if r.ms > hup {
+			n++
+		}
+	}
+	t.Logf("after SIGHUP the plugin %s: pid %d -> %d, %d reports after it", how, before, after, n)
+	if n < 2 {
+		t.Errorf("reports after the reload: got %d, want at least 2", n)
+	}
+	st := b.last(t, "stopped")
+	pluginExit, auditdExit := st.num("plugin_exit_ms"), st.num("auditd_exit_ms")
+	t.Logf("after SIGTERM to auditd: plugin gone in %v ms, auditd in %v ms", pluginExit, auditdExit)
+	if pluginExit < 0 || pluginExit > 2000 {
+		t.Errorf("plugin exit after auditd's SIGTERM: %v ms, want 0..2000", pluginExit)
+	}
+	if auditdExit < 0 || auditdExit > 5000 {
+		t.Errorf("auditd exit after SIGTERM: %v ms, want 0..5000", auditdExit)
+	}
+}
+
+// TestSampled is scenario 4, on the unpatched kernel: the plugin reports the
+// sampled peak (exactly the backlog held while auditd was stopped), labelled
+// method=sampled, says so once in its log, and never sends the reset.
+func TestSampled(t *testing.T) {
+	b := runGuest(t, kernelUnpatched, initrdPlugin, "sampled", 3*time.Minute)
+	if got := b.last(t, "status").num("len"); got != 44 {
+		t.Fatalf("AUDIT_GET reply: got %v bytes, want 44 (unpatched kernel)", got)
+	}
+	all := reports(b)
+	rs := after(all, lastSync(t, b))
+	if len(rs) < 3 {
+		t.Fatalf("reports after the burst: got %d, want 3", len(rs))
+	}
+	held := b.last(t, "stopped-status").u32("backlog")
+	t.Logf("backlog held at %d while auditd was stopped; plugin reported %d, then %d, %d", held, rs[0].value, rs[1].value, rs[2].value)
+	if rs[0].value != held {
+		t.Errorf("sampled peak: got %d, want the held backlog %d", rs[0].value, held)
+	}
+	for i, r := range all {
+		if r.method != methodSampled {
+			t.Errorf("report %d: method %q, want %q", i, r.method, methodSampled)
+		}
+	}
+	said := 0
+	for _, e := range b.all("syslog") {
+		if strings.Contains(e.str("line"), "has no backlog_max_depth") {
+			said++
+		}
+	}
+	if said != 1 {
+		t.Errorf("log lines saying the kernel lacks backlog_max_depth: got %d over %d intervals, want 1", said, len(all))
+	}
+	if got := b.all("log-reset"); len(got) != 0 {
+		t.Errorf("backlog_max_depth resets in the audit log: got %v, want none", got)
+	}
+	sets, _ := b.last(t, "audit-log")["set_sendto_by_comm"].(map[string]any)
+	if n, ok := sets[pluginComm]; ok {
+		t.Errorf("the plugin sent %v AUDIT_SET messages on a kernel without backlog_max_depth, want none", n)
+	}
+}
+
+// TestCompare is scenario 5: twenty bursts of random size at random times,
+// auditd running. For each interval it compares the plugin's exact peak with
+// the kernel's (old= of the reset) and with what 1 s polling of the backlog
+// saw, writes the table to results/compare.tsv and plots it.
+func TestCompare(t *testing.T) {
+	seed := os.Getenv("AUDISP_E2E_SEED")
+	if seed == "" {
+		seed = "1"
+	}
+	b := runGuest(t, kernelPatched, initrdPlugin, "compare", 10*time.Minute, "e2e.seed="+seed)
+	rs := reports(b)
+	bursts, polls := b.all("burst"), b.all("poll")
+	if len(bursts) != 20 {
+		t.Fatalf("bursts: got %d, want 20", len(bursts))
+	}
+	first := int64(bursts[0].num("start_ms"))
+	var rows []string
+	missed := 0
+	for i := 1; i < len(rs); i++ {
+		lo, hi := rs[i-1].ms, rs[i].ms
+		if hi < first {
+			continue
+		}
+		burst := 0
+		for _, e := range bursts {
+			if s := int64(e.num("start_ms")); s > lo && s <= hi {
+				burst += int(e.num("n"))
+			}
+		}
+		polled := uint32(0)
+		for _, e := range polls {
+			if ms := int64(e.num("ms")); ms > lo && ms <= hi {
+				polled = max(polled, e.u32("backlog"))
+			}
+		}
+		kernel := pluginReset(t, b, rs[i]).u32("old")
+		if rs[i].value != kernel {
+			t.Errorf("interval %d: plugin %d, kernel %d", len(rows)+1, rs[i].value, kernel)
+		}
+		if polled > rs[i].value {
+			t.Errorf("interval %d: 1s polling saw %d, above the exact peak %d", len(rows)+1, polled, rs[i].value)
+		}
+		if polled*2 < rs[i].value {
+			missed++
+		}
+		rows = append(rows, fmt.Sprintf("%d\t%.1f\t%d\t%d\t%d\t%d", len(rows)+1, float64(hi-first)/1000, burst, rs[i].value, kernel, polled))
+	}
+	if len(rows) < 20 {
+		t.Fatalf("intervals covering the bursts: got %d, want at least 20", len(rows))
+	}
+	t.Logf("%d of %d intervals: 1 s polling saw less than half the exact peak", missed, len(rows))
+	table := "# interval\tend_s\tburst_records\tplugin_peak\tkernel_peak\tpoll_1s_max\n" + strings.Join(rows, "\n") + "\n"
+	t.Logf("\n%s", table)
+	if err := os.MkdirAll("results", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("results", "compare.tsv"), []byte(table), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("gnuplot"); err != nil {
+		t.Logf("gnuplot not installed; no plot made")
+		return
+	}
+	if out, err := exec.Command("gnuplot", "results/compare.gp").CombinedOutput(); err != nil {
+		t.Errorf("gnuplot: %v: %s", err, out)
+	}
+}
