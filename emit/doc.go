@@ -87,6 +87,9 @@ OTLP, for keys the file does not set:
     override the defaults (service.name=audisp-backlog, service.version,
     host.name) and are overridden by resource_attributes.
 
+OTLP/HTTP also honours HTTPS_PROXY, HTTP_PROXY and NO_PROXY, as Go's HTTP
+client does.
+
 Not used: OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE (always
 cumulative), OTEL_METRIC_EXPORT_INTERVAL and OTEL_METRIC_EXPORT_TIMEOUT
 (there is no periodic reader: the interval loop is the only clock), and

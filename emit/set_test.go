@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/emit/emittest"
+	"go.opentelemetry.io/otel"
 	metricpb "go.opentelemetry.io/proto/otlp/metrics/v1"
 )
 
@@ -187,6 +188,11 @@ func TestSetLogsStateChanges(t *testing.T) {
 	}
 	if st := s.Stats(); st != (Stats{Sent: 2, Failed: 3}) {
 		t.Errorf("Stats %+v, want Sent 2, Failed 3", st)
+	}
+	// Open pointed OpenTelemetry's process-wide error handler at the logger.
+	otel.Handle(errors.New("sdk error probe"))
+	if out := logs.String(); !strings.Contains(out, "sdk error probe") || !strings.Contains(out, "emitter=otlp") {
+		t.Errorf("an OpenTelemetry error did not reach the plugin's logger:\n%s", out)
 	}
 }
 

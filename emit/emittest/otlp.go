@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	colmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/encoding/gzip" // lets the server accept gzip-compressed requests
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
@@ -57,32 +59,44 @@ type OTLP struct {
 }
 
 // ListenOTLPGRPC starts an OTLP/gRPC metrics receiver on addr, such as
-// "127.0.0.1:0". It serves until Close.
-func ListenOTLPGRPC(addr string) (*OTLP, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("otlp grpc receiver: %w", err)
-	}
-	r := &OTLP{protocol: ProtocolGRPC, ln: ln, served: make(chan struct{}), inbox: newInbox[Request]()}
-	r.grpcSrv = grpc.NewServer(grpc.StatsHandler(compressionRecorder{}))
-	colmetricpb.RegisterMetricsServiceServer(r.grpcSrv, grpcService{r: r})
-	go func() {
-		defer close(r.served)
-		_ = r.grpcSrv.Serve(ln) // returns when Close stops the server
-	}()
-	return r, nil
-}
+// "127.0.0.1:0", without TLS. It serves until Close.
+func ListenOTLPGRPC(addr string) (*OTLP, error) { return ListenOTLPTLS(ProtocolGRPC, addr, nil) }
 
 // ListenOTLPHTTP starts an OTLP/HTTP (protobuf) metrics receiver on addr,
-// such as "127.0.0.1:0". It accepts POSTs on any path and records the path.
-// It serves until Close.
-func ListenOTLPHTTP(addr string) (*OTLP, error) {
+// such as "127.0.0.1:0", without TLS. It accepts POSTs on any path and
+// records the path. It serves until Close.
+func ListenOTLPHTTP(addr string) (*OTLP, error) { return ListenOTLPTLS(ProtocolHTTP, addr, nil) }
+
+// ListenOTLPTLS starts a receiver for protocol (ProtocolGRPC or
+// ProtocolHTTP) on addr that serves TLS with cfg, or plain text if cfg is
+// nil. Set cfg.ClientAuth to require client certificates. It serves until
+// Close.
+func ListenOTLPTLS(protocol, addr string, cfg *tls.Config) (*OTLP, error) {
+	if protocol != ProtocolGRPC && protocol != ProtocolHTTP {
+		return nil, fmt.Errorf("otlp receiver: protocol %q: want %s or %s", protocol, ProtocolGRPC, ProtocolHTTP)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("otlp http receiver: %w", err)
+		return nil, fmt.Errorf("otlp receiver: %w", err)
 	}
-	r := &OTLP{protocol: ProtocolHTTP, ln: ln, served: make(chan struct{}), inbox: newInbox[Request]()}
+	r := &OTLP{protocol: protocol, ln: ln, served: make(chan struct{}), inbox: newInbox[Request]()}
+	if protocol == ProtocolGRPC {
+		opts := []grpc.ServerOption{grpc.StatsHandler(compressionRecorder{})}
+		if cfg != nil {
+			opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
+		}
+		r.grpcSrv = grpc.NewServer(opts...)
+		colmetricpb.RegisterMetricsServiceServer(r.grpcSrv, grpcService{r: r})
+		go func() {
+			defer close(r.served)
+			_ = r.grpcSrv.Serve(ln) // returns when Close stops the server
+		}()
+		return r, nil
+	}
 	r.httpSrv = &http.Server{Handler: http.HandlerFunc(r.serveHTTP)}
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
+	}
 	go func() {
 		defer close(r.served)
 		_ = r.httpSrv.Serve(ln) // returns http.ErrServerClosed after Close
@@ -92,15 +106,6 @@ func ListenOTLPHTTP(addr string) (*OTLP, error) {
 
 // Addr is the receiver's host:port.
 func (r *OTLP) Addr() string { return r.ln.Addr().String() }
-
-// URL is the receiver's endpoint as an otlp_endpoint URL: for HTTP the
-// full http://host:port/v1/metrics, for gRPC http://host:port.
-func (r *OTLP) URL() string {
-	if r.protocol == ProtocolHTTP {
-		return "http://" + r.Addr() + "/v1/metrics"
-	}
-	return "http://" + r.Addr()
-}
 
 // Next returns the oldest request not yet returned, waiting until one
 // arrives or ctx is done.
