@@ -1,6 +1,7 @@
 # audisp-backlog: `make build`, `sudo make run`, `make test`. See README.md.
 
-GO          ?= go
+# sudo's secure_path often lacks Go: fall back to where Go installs itself.
+GO          ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN         := bin/audisp-backlog
 VERSION     := $(shell cat VERSION)
 COMMIT      := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
@@ -30,8 +31,7 @@ FORCE:
 # It reads records on stdin like under auditd; here stdin is empty input kept
 # open, so only the kernel figures move. Stop it with Ctrl-C.
 run: build
-	@printf 'interval = 5s\nemitters = stdout\nlog_level = info\n' > bin/run.conf
-	@chmod 0600 bin/run.conf
+	@rm -f bin/run.conf; umask 077; printf 'interval = 5s\nemitters = stdout\nlog_level = info\n' > bin/run.conf
 	tail -f /dev/null | ./$(BIN) -foreground -config bin/run.conf
 
 # The test command (README, .ci/run): vet, the unit tests under the race
@@ -49,7 +49,7 @@ fuzz-quick:
 	@set -e; echo "$(FUZZ_TARGETS)" | xargs -n2 | while read -r dir fn; do \
 		[ -n "$$fn" ] || continue; \
 		echo "fuzz ./$$dir $$fn $(FUZZTIME_TEST)"; \
-		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME_TEST) ./$$dir; \
+		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME_TEST) -fuzzminimizetime=1s ./$$dir; \
 	done
 
 fuzz:
