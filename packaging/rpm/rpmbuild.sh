@@ -15,8 +15,12 @@ trap 'rm -rf "$top"' EXIT
 mkdir -p "$top/SOURCES" dist/rpmbuild
 
 git archive --format=tar.gz --prefix="$NAME-$VERSION/" -o "$top/SOURCES/$NAME-$VERSION.tar.gz" HEAD
+# Debian's rpm runs brp-compress, which needs bash (read -d), with dash, so
+# it compresses nothing; run it with bash, as Fedora's buildroot effectively
+# does, so the man pages are gzipped like there.
 rpmbuild -ba --nodeps \
 	--define "_topdir $top" \
+	--define "__os_install_post bash /usr/lib/rpm/brp-compress /usr" \
 	--define "commit $(git rev-parse --short=12 HEAD)" \
 	packaging/rpm/$NAME.spec 2>&1 | grep -v -e 'use Alien instead' -e 'assuming you know what you are doing'
 rm -f dist/rpmbuild/*.rpm
