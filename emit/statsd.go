@@ -29,16 +29,20 @@ const (
 	// far beyond any interval so that only Emit's Flush sends: the loop is
 	// the only clock.
 	statsdFlushEvery = 24 * time.Hour
-	// Payload bounds of the plain statsd writer, as datadog-go's defaults.
+	// Packet size bounds, as datadog-go's defaults.
 	udpPayload  = 1432
 	unixPayload = 8192
+	// statsdBuffers is the datadog-go client's buffer pool and sender
+	// queue length.
+	statsdBuffers = 8
 )
 
 // StatsD sends each interval as statsd lines, then flushes. With
-// statsd_tag_format = dogstatsd it uses the datadog-go client with client
-// telemetry, client-side aggregation and origin detection off, so every
-// gauge line of an interval is sent as is; with none it writes plain statsd
-// lines itself (see the package documentation for the line formats).
+// statsd_tag_format = dogstatsd it formats them with the datadog-go client,
+// with client telemetry, client-side aggregation and origin detection off,
+// so every gauge line of an interval is sent as is; with none it writes
+// plain statsd lines itself (see the package documentation for the line
+// formats). Either way the datagrams go through the emitter's own socket.
 //
 // Gauges are sent as gauges (|g). Cumulative counters are sent as counts
 // (|c) of their increase since the previous interval this emitter built;
@@ -47,13 +51,20 @@ const (
 // send 0 (their value then is only a baseline), and plugin counters send
 // their value if the interval starts at CounterStart (the plugin's first
 // interval), else 0 (an emitter opened later, after a reload).
+//
+// Over UDP nothing says whether a server listens, except the ICMP
+// "port unreachable" a refused datagram may bring back, which the kernel
+// reports on a later write. Emit therefore first collects that pending
+// error and fails if the previous interval was refused, then sends the
+// interval anyway: while nobody listens every Emit fails, consistently,
+// and the first interval after the server returns succeeds.
 type StatsD struct {
 	target    string
 	namespace string
-	plainTags bool // statsd_tag_format = none: fold tags into names
+	sock      *datagram
 
-	client *statsd.Client // dogstatsd format
-	plain  *plainStatsD   // none format
+	client *statsd.Client // dogstatsd format; nil for plain statsd
+	plain  []byte         // plain statsd: scratch packet
 
 	mu     sync.Mutex
 	closed bool
@@ -71,37 +82,43 @@ var _ Emitter = (*StatsD)(nil)
 const maxSendErrors = 4
 
 // NewStatsD builds a statsd emitter from cfg's statsd_* keys. The address
-// is "host:port" (UDP) or "unix:///path" (a unix datagram socket). Global
-// tags (statsd_tags) need statsd_tag_format = dogstatsd.
+// is "host:port" (UDP, resolved now) or "unix:///path" (a unix datagram
+// socket, connected on first use). Global tags (statsd_tags) need
+// statsd_tag_format = dogstatsd.
 func NewStatsD(cfg conf.StatsD) (*StatsD, error) {
-	s := &StatsD{target: cfg.Address, namespace: cfg.Namespace, prev: map[string]uint64{}}
+	sock, err := newDatagram(cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("statsd: %w", err)
+	}
+	s := &StatsD{target: cfg.Address, namespace: cfg.Namespace, sock: sock, prev: map[string]uint64{}}
 	switch cfg.TagFormat {
 	case TagFormatDogStatsD, "":
-		c, err := statsd.New(cfg.Address,
+		c, err := statsd.NewWithWriter(sock,
 			statsd.WithNamespace(cfg.Namespace),
 			statsd.WithTags(cfg.Tags),
 			statsd.WithoutTelemetry(),
 			statsd.WithoutClientSideAggregation(),
 			statsd.WithoutOriginDetection(),
 			statsd.WithWorkersCount(1),
+			statsd.WithMaxBytesPerPayload(sock.payload),
+			// An interval is a few packets; the defaults preallocate
+			// megabytes of buffers.
+			statsd.WithBufferPoolSize(statsdBuffers),
+			statsd.WithSenderQueueSize(statsdBuffers),
 			statsd.WithBufferFlushInterval(statsdFlushEvery),
-			statsd.WithWriteTimeout(statsdWriteTimeout),
 			statsd.WithErrorHandler(s.recordError))
 		if err != nil {
+			sock.Close()
 			return nil, fmt.Errorf("statsd: client for %s: %w", cfg.Address, err)
 		}
 		s.client = c
 	case TagFormatNone:
 		if len(cfg.Tags) > 0 {
+			sock.Close()
 			return nil, errors.New("statsd: statsd_tags need statsd_tag_format = dogstatsd")
 		}
-		p, err := newPlainStatsD(cfg.Address)
-		if err != nil {
-			return nil, err
-		}
-		s.plain = p
-		s.plainTags = true
 	default:
+		sock.Close()
 		return nil, fmt.Errorf("statsd: statsd_tag_format %q: want %s or %s", cfg.TagFormat, TagFormatDogStatsD, TagFormatNone)
 	}
 	return s, nil
@@ -133,8 +150,8 @@ type sample struct {
 	tag, val string  // tag key and value, or ""
 }
 
-// Emit sends iv's lines and flushes them. Writes are bounded by a write
-// timeout; datagram sends do not otherwise block.
+// Emit sends iv's lines and flushes them. Each write is bounded by a
+// write timeout (and ctx's deadline, for plain statsd).
 func (s *StatsD) Emit(ctx context.Context, iv Interval) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -144,14 +161,17 @@ func (s *StatsD) Emit(ctx context.Context, iv Interval) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("statsd: %w", err)
 	}
-	s.lines = s.build(s.lines[:0], iv)
-	var err error
-	if s.plain != nil {
-		err = s.plain.send(ctx, s.namespace, s.lines)
-	} else {
-		err = s.sendDogStatsD(s.lines)
+	var errs []error
+	if err := s.sock.pendingError(); err != nil {
+		errs = append(errs, fmt.Errorf("previous interval refused: %w", err))
 	}
-	if err != nil {
+	s.lines = s.build(s.lines[:0], iv)
+	if s.client != nil {
+		errs = append(errs, s.sendDogStatsD(s.lines))
+	} else {
+		errs = append(errs, s.sendPlain(ctx, s.lines))
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("statsd: send to %s: %w", s.target, err)
 	}
 	return nil
@@ -282,7 +302,7 @@ func hostOf(addr string) string {
 	return host
 }
 
-// Close flushes what is buffered and closes the client's socket.
+// Close flushes what is buffered and closes the socket.
 func (s *StatsD) Close(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -290,10 +310,14 @@ func (s *StatsD) Close(context.Context) error {
 		return ErrClosed
 	}
 	s.closed = true
-	if s.plain != nil {
-		return s.plain.close()
+	if s.client != nil {
+		// Flushes, then closes the socket through its writer.
+		if err := s.client.Close(); err != nil {
+			return fmt.Errorf("statsd: close: %w", err)
+		}
+		return nil
 	}
-	if err := s.client.Close(); err != nil { // Close flushes first
+	if err := s.sock.Close(); err != nil {
 		return fmt.Errorf("statsd: close: %w", err)
 	}
 	return nil
@@ -308,30 +332,6 @@ func statsdNetwork(address string) (network, addr string) {
 		}
 	}
 	return "udp", strings.TrimPrefix(address, "udp://")
-}
-
-// plainStatsD writes plain statsd lines (no tags) over a datagram socket,
-// for servers that do not understand DogStatsD's "|#" tags. A unix socket
-// is dialled on first use and again after a failed write.
-type plainStatsD struct {
-	network, addr string
-	payload       int
-	conn          net.Conn
-	buf           []byte
-}
-
-func newPlainStatsD(address string) (*plainStatsD, error) {
-	network, addr := statsdNetwork(address)
-	p := &plainStatsD{network: network, addr: addr, payload: unixPayload}
-	if network == "udp" {
-		p.payload = udpPayload
-		c, err := net.Dial("udp", addr) // resolves now, as datadog-go does
-		if err != nil {
-			return nil, fmt.Errorf("statsd: %w", err)
-		}
-		p.conn = c
-	}
-	return p, nil
 }
 
 // appendPlain formats one line, folding the tag value into the name
@@ -352,58 +352,114 @@ func appendPlain(b []byte, namespace string, l sample) []byte {
 	return append(b, "|c"...)
 }
 
-func (p *plainStatsD) send(ctx context.Context, namespace string, lines []sample) error {
-	if p.conn == nil {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, p.network, p.addr)
-		if err != nil {
-			return err
-		}
-		p.conn = c
+// sendPlain writes plain statsd lines, newline-separated, in packets of
+// at most the socket's payload size.
+func (s *StatsD) sendPlain(ctx context.Context, lines []sample) error {
+	if d, ok := ctx.Deadline(); ok {
+		s.sock.setDeadline(d)
+		defer s.sock.setDeadline(time.Time{})
 	}
-	deadline := time.Now().Add(statsdWriteTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	if err := p.conn.SetWriteDeadline(deadline); err != nil {
-		return err
-	}
-	p.buf = p.buf[:0]
+	pkt := s.plain[:0]
 	var line []byte
 	for _, l := range lines {
-		line = appendPlain(line[:0], namespace, l)
-		if len(p.buf) > 0 && len(p.buf)+1+len(line) > p.payload {
-			if err := p.write(); err != nil {
+		line = appendPlain(line[:0], s.namespace, l)
+		if len(pkt) > 0 && len(pkt)+1+len(line) > s.sock.payload {
+			if _, err := s.sock.Write(pkt); err != nil {
 				return err
 			}
+			pkt = pkt[:0]
 		}
-		if len(p.buf) > 0 {
-			p.buf = append(p.buf, '\n')
+		if len(pkt) > 0 {
+			pkt = append(pkt, '\n')
 		}
-		p.buf = append(p.buf, line...)
+		pkt = append(pkt, line...)
 	}
-	if len(p.buf) > 0 {
-		return p.write()
+	s.plain = pkt
+	if len(pkt) > 0 {
+		_, err := s.sock.Write(pkt)
+		return err
 	}
 	return nil
 }
 
-func (p *plainStatsD) write() error {
-	_, err := p.conn.Write(p.buf)
-	p.buf = p.buf[:0]
-	if err != nil && p.network == "unixgram" {
-		p.conn.Close() // broken; the next send dials again
-		p.conn = nil
-	}
-	return err
+// datagram is a statsd socket: UDP, connected when made; or a unix
+// datagram socket, dialled on first use and again after a failed write.
+// It is the io.WriteCloser under the datadog-go client, whose sender
+// goroutine writes to it.
+type datagram struct {
+	network, addr string
+	payload       int // largest packet to send
+
+	mu       sync.Mutex
+	conn     net.Conn
+	deadline time.Time // an earlier bound than statsdWriteTimeout, or zero
 }
 
-func (p *plainStatsD) close() error {
-	if p.conn == nil {
+func newDatagram(address string) (*datagram, error) {
+	network, addr := statsdNetwork(address)
+	d := &datagram{network: network, addr: addr, payload: unixPayload}
+	if network == "udp" {
+		d.payload = udpPayload
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			return nil, err
+		}
+		d.conn = c
+	}
+	return d, nil
+}
+
+func (d *datagram) setDeadline(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.deadline = t
+}
+
+// Write sends p as one datagram.
+func (d *datagram) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.conn == nil {
+		c, err := net.DialTimeout(d.network, d.addr, statsdWriteTimeout)
+		if err != nil {
+			return 0, err
+		}
+		d.conn = c
+	}
+	deadline := time.Now().Add(statsdWriteTimeout)
+	if !d.deadline.IsZero() && d.deadline.Before(deadline) {
+		deadline = d.deadline
+	}
+	if err := d.conn.SetWriteDeadline(deadline); err != nil {
+		return 0, err
+	}
+	n, err := d.conn.Write(p)
+	var ne net.Error
+	if err != nil && d.network == "unixgram" && !(errors.As(err, &ne) && ne.Timeout()) {
+		d.conn.Close() // the server went away; the next write dials again
+		d.conn = nil
+	}
+	return n, err
+}
+
+// pendingError returns and clears the error the kernel holds for a UDP
+// socket (ECONNREFUSED after an ICMP port unreachable), or nil.
+func (d *datagram) pendingError() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.network != "udp" || d.conn == nil {
 		return nil
 	}
-	if err := p.conn.Close(); err != nil {
-		return fmt.Errorf("statsd: close: %w", err)
+	return socketError(d.conn)
+}
+
+func (d *datagram) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.conn == nil {
+		return nil
 	}
-	return nil
+	err := d.conn.Close()
+	d.conn = nil
+	return err
 }

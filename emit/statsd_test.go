@@ -208,3 +208,54 @@ func TestStatsDConfigErrors(t *testing.T) {
 		t.Errorf("plain statsd with tags: got %v, want an error naming statsd_tags", err)
 	}
 }
+
+// TestStatsDServerDownThenUp emits to a statsd server that is not there,
+// then starts it. Over UDP every Emit after the first fails while nobody
+// listens (the kernel reports the previous datagram's ICMP refusal); the
+// first one after the listener starts still reports the last refusal but
+// is delivered. Over a unix socket every Emit fails until the socket
+// exists. Either way: one failing state, one recovery, no flapping.
+func TestStatsDServerDownThenUp(t *testing.T) {
+	clearDDEnv(t)
+	tests := []struct {
+		network, format string
+		want            []bool // Emit succeeded: 4 while down, 3 after
+	}{
+		{"udp", "dogstatsd", []bool{true, false, false, false, false, true, true}},
+		{"udp", "none", []bool{true, false, false, false, false, true, true}},
+		{"unixgram", "dogstatsd", []bool{false, false, false, false, true, true, true}},
+		{"unixgram", "none", []bool{false, false, false, false, true, true, true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.network+"/"+tc.format, func(t *testing.T) {
+			l := listenStatsD(t, tc.network)
+			addr := l.Addr()
+			l.Close()
+			s, err := NewStatsD(parseConf(t, "statsd_address = "+addr, "statsd_tag_format = "+tc.format).StatsD)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close(t.Context())
+			var got []bool
+			for range 4 {
+				got = append(got, s.Emit(t.Context(), firstInterval()) == nil)
+			}
+			l, err = emittest.ListenStatsD(tc.network, strings.TrimPrefix(addr, "unix://"))
+			if err != nil {
+				t.Fatalf("listener back on %s: %v", addr, err)
+			}
+			defer l.Close()
+			for range 3 {
+				got = append(got, s.Emit(t.Context(), firstInterval()) == nil)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("Emit succeeded: %v, want %v", got, tc.want)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			if _, err := l.Lines(ctx, 3*16); err != nil {
+				t.Errorf("the 3 intervals sent after the listener came back: %v", err)
+			}
+		})
+	}
+}
