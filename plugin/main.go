@@ -128,6 +128,12 @@ func daemon(ctx context.Context, path string, stdin io.Reader, logger *slog.Logg
 	if err != nil {
 		return err
 	}
+	if os.Geteuid() == 0 {
+		if err := dropPrivileges(); err != nil {
+			return err
+		}
+		logger.Debug("dropped every capability but CAP_AUDIT_CONTROL; no_new_privs set")
+	}
 	hz, hzSource, err := kernelHZ("")
 	if err != nil {
 		logger.Warn("backlog_wait_time_actual is counted in kernel ticks", "err", err)

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestPrivilegesDropped starts the plugin as root and reads every one of its
+// threads' /proc status: only CAP_AUDIT_CONTROL (bit 30) is left in the
+// effective, permitted and bounding sets, nothing in the inheritable and
+// ambient ones, and no_new_privs is set.
+func TestPrivilegesDropped(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the plugin drops capabilities only when it runs as root; this test is not root")
+	}
+	needAudit(t)
+	p := start(t, writeConfig(t, sampledConfig))
+	p.stderr.wait(t, "dropped every capability")
+	p.stdout.wait(t, "method=sampled") // running past its start
+
+	const auditControl = "0000000040000000"
+	want := map[string]string{
+		"CapEff":     auditControl,
+		"CapPrm":     auditControl,
+		"CapBnd":     auditControl,
+		"CapInh":     "0000000000000000",
+		"CapAmb":     "0000000000000000",
+		"NoNewPrivs": "1",
+	}
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", p.cmd.Process.Pid))
+	if err != nil || len(tasks) < 2 {
+		t.Fatalf("threads of the plugin: %v, %v (a Go program has several)", tasks, err)
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok {
+				got[k] = strings.TrimSpace(v)
+			}
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s: %s = %s, want %s", task, k, got[k], v)
+			}
+		}
+	}
+	p.stdin.Close()
+	if err := p.exit(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, p.stderr.text())
+	}
+}
