@@ -12,6 +12,8 @@
 #              remove and purge in a scratch root; auditd rules; -check
 #   rpm        rpmlint; file list, owners, modes, flags; install, upgrade
 #              and erase in a scratch root; auditd rules; -check
+#   spec       rpmbuild of packaging/rpm/audisp-backlog.spec from `git archive
+#              HEAD` (committed work only), rpmlint, its modes and flags
 #
 # auditd_rules below reproduces the checks auditd (audit-userspace 3.x:
 # auditd-dispatch.c load_plugin_conf, audispd-pconfig.c load_pconfig and
@@ -519,9 +521,37 @@ check_rpm() {
 }
 
 # ---------------------------------------------------------------------------
+# The spec, built with rpmbuild.
+
+check_spec() {
+	local ok=1 got spec=packaging/rpm/$NAME.spec
+	VERSION=$VERSION packaging/rpm/rpmbuild.sh > "$TMP/rpmbuild.log" 2>&1 || {
+		tail -40 "$TMP/rpmbuild.log"
+		fail "packaging/rpm/rpmbuild.sh"
+		return 1
+	}
+	tail -1 "$TMP/rpmbuild.log"
+	local rpmf
+	rpmf=$(ls dist/rpmbuild/$NAME-$VERSION-*.x86_64.rpm)
+	got=$(rpm -qp --qf '[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpmf" |
+		grep -E " ($PLUGIN_CONF|$CONF|$SBIN)\$")
+	local want="-rw-r----- root:root cn $CONF
+-rw-r----- root:root cn $PLUGIN_CONF
+-rwxr-xr-x root:root  $SBIN"
+	[ "$got" = "$want" ] || { fail "rpmbuild package files (-want +got):"$'\n'"$(diff <(echo "$want") <(echo "$got") | grep '^[<>]')"; ok=0; }
+	grep -qx 'audit' <<<"$(rpm -qp --requires "$rpmf")" || { fail "rpmbuild package does not require audit"; ok=0; }
+	# Provides: bundled(golang(...)) names exactly the modules in the binary.
+	got=$(sed -n 's/^Provides: *bundled(golang(\(.*\))) = .*/\1/p' "$spec" | sort)
+	local deps
+	deps=$("$GO" version -m "$PKG_BIN" | awk '$1 == "dep" { print $2 }' | sort)
+	[ "$got" = "$deps" ] || { fail "$spec bundled() differs from the binary's modules (-spec +binary):"$'\n'"$(diff <(echo "$got") <(echo "$deps") | grep '^[<>]')"; ok=0; }
+	[ "$ok" = 1 ]
+}
+
+# ---------------------------------------------------------------------------
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(binary repro manpages meta rules deb rpm)
+[ ${#steps[@]} -gt 0 ] || steps=(binary repro manpages meta rules deb rpm spec)
 for s in "${steps[@]}"; do
 	run "$s"
 done
