@@ -3,7 +3,8 @@
 # which sets the variables below. As root (the install tests use dpkg --root,
 # rpm --root and chroot). Steps, all by default, or those named as arguments:
 #
-#   binary     static, no build paths inside, -version, copyright covers every module
+#   binary     static, no build paths inside, -version, copyright covers every
+#              module, packaging/deps.txt current
 #   repro      the binary rebuilt at another path is byte-identical
 #   manpages   man --warnings renders both pages with no warning
 #   meta       changelog and spec versions agree with VERSION
@@ -255,6 +256,14 @@ check_binary() {
 	for m in $(awk '$1 == "dep" { print $2 }' <<<"$info"); do
 		grep -qF "vendor/$m/*" packaging/deb/copyright || { fail "packaging/deb/copyright: no paragraph for module $m"; ok=0; }
 	done
+	# packaging/deps.txt is current.
+	if [ -n "${PKG_DEPS_CMD:-}" ]; then
+		eval "$PKG_DEPS_CMD" > "$TMP/deps.txt"
+		if ! diff <(grep -v '^#' packaging/deps.txt) "$TMP/deps.txt" > "$TMP/deps.diff"; then
+			fail "packaging/deps.txt is stale (make package-deps rewrites it):"$'\n'"$(grep '^[<>]' "$TMP/deps.diff" | head -20)"
+			ok=0
+		fi
+	fi
 	[ "$ok" = 1 ]
 }
 

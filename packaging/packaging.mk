@@ -26,7 +26,7 @@ NFPM         := $(GO) tool -modfile=packaging/tools/go.mod nfpm
 # builds of one commit are byte-identical (nfpm and gzip -n honour it).
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: packages package-stage package-check package-rpmbuild
+.PHONY: packages package-stage package-check package-rpmbuild package-deps
 
 # PKG_BIN other than $(BIN) packages a given binary without building.
 packages: $(if $(filter $(BIN),$(PKG_BIN)),build) package-stage
@@ -59,9 +59,19 @@ package-check: packages
 	GO='$(GO)' GOFLAGS_BUILD='$(GOFLAGS_BUILD)' LDFLAGS='$(LDFLAGS)' \
 	VERSION=$(VERSION) PKG_RELEASE=$(PKG_RELEASE) PKG_BIN=$(PKG_BIN) BIN=$(BIN) \
 	PKG_DEB=$(PKG_DEB) PKG_RPM=$(PKG_RPM) PKG_CONF5=$(PKG_CONF5) \
-	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) \
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) PKG_DEPS_CMD="$(PKG_DEPS_CMD)" \
 		packaging/check.sh $(PKG_CHECKS)
 
 # The spec built by rpmbuild from a `git archive` of HEAD (committed work only).
 package-rpmbuild:
 	VERSION=$(VERSION) packaging/rpm/rpmbuild.sh
+
+# packaging/deps.txt: every package linked into the binary, with its module
+# version (like tailscale's depaware.txt), so a review sees what a change
+# pulls in. package-check fails when it is stale; this rewrites it.
+PKG_DEPS_CMD := CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) list -deps \
+	-f '{{.ImportPath}}{{with .Module}}{{with .Version}} {{.}}{{end}}{{end}}' ./plugin
+
+package-deps:
+	{ echo '# Packages linked into bin/audisp-backlog (make package-deps rewrites this).'; \
+	  $(PKG_DEPS_CMD); } > packaging/deps.txt
