@@ -42,7 +42,7 @@ mkdir -p "$stage"
 for d in "$debs"/*.deb; do dpkg-deb -x "$d" "$stage"; done
 
 fs=$root/fs
-mkdir -p "$fs/bin" "$fs/sbin" "$fs/lib/x86_64-linux-gnu" "$fs/lib64" "$fs/etc/audit/plugins.d" \
+mkdir -p "$fs/bin" "$fs/sbin" "$fs/usr/bin" "$fs/usr/sbin" "$fs/lib/x86_64-linux-gnu" "$fs/lib64" "$fs/etc/audit/plugins.d" \
 	"$fs/proc" "$fs/sys" "$fs/dev" "$fs/run" "$fs/tmp" "$fs/var/log/audit" "$fs/var/run" "$fs/root"
 cp "$stage/bin/busybox" "$fs/bin/busybox"
 ln -s busybox "$fs/bin/sh"

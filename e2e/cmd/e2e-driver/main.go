@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -112,6 +113,8 @@ func (d *driver) run(scenario, seed string) error {
 	switch scenario {
 	case "smoke":
 		return d.smoke()
+	case "hold":
+		return d.hold()
 	case "burst":
 		return d.burstScenario()
 	case "reset":
@@ -224,6 +227,11 @@ func (d *driver) startAuditd() error {
 			d.event("auditd", map[string]any{"pid": cmd.Process.Pid, "plugin_pid": pluginPid()})
 			return nil
 		}
+		select {
+		case <-d.exited:
+			return fmt.Errorf("auditd exited: %v", cmd.ProcessState)
+		default:
+		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("auditd not registered (audit pid %d, want %d) or plugin not started", st.Pid, cmd.Process.Pid)
 		}
@@ -285,10 +293,22 @@ func (d *driver) stoppedBurst(n int, tag string, hold time.Duration) (stopped, d
 	if err := d.burst(n, tag); err != nil {
 		return stopped, drained, err
 	}
-	time.Sleep(hold)
-	if stopped, err = d.nl.Status(); err != nil {
-		return stopped, drained, err
+	// Read the queue every 10 ms while holding it: the range it spans is
+	// what any sampler could have seen. Keep holds short: after about
+	// 600 ms of a full auditd socket, kauditd gives up on auditd and moves
+	// the queue to its hold queue, out of auditd's reach.
+	lo, hi, reads := uint32(math.MaxUint32), uint32(0), 0
+	for end := time.Now().Add(hold); ; {
+		if stopped, err = d.nl.Status(); err != nil {
+			return stopped, drained, err
+		}
+		lo, hi, reads = min(lo, stopped.Backlog), max(hi, stopped.Backlog), reads+1
+		if time.Now().After(end) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
+	d.event("hold", map[string]any{"min": lo, "max": hi, "reads": reads, "hold_ms": hold.Milliseconds()})
 	d.event("stopped-status", statusFields(stopped))
 	if err := d.signalAuditd(syscall.SIGCONT); err != nil {
 		return stopped, drained, err
@@ -381,7 +401,7 @@ func (d *driver) smoke() error {
 	if err := d.startAuditd(); err != nil {
 		return err
 	}
-	if _, _, err := d.stoppedBurst(5000, "smoke", 300*time.Millisecond); err != nil {
+	if _, _, err := d.stoppedBurst(5000, "smoke", 100*time.Millisecond); err != nil {
 		return err
 	}
 	if _, err := d.resetTool(); err != nil {
@@ -393,6 +413,33 @@ func (d *driver) smoke() error {
 	}
 	d.event("after-reset-status", statusFields(st))
 	return nil
+}
+
+// hold prints the queue every 100 ms for 3 s after a burst made while
+// auditd is stopped: how long the kernel keeps a burst queued.
+func (d *driver) hold() error {
+	if err := d.startAuditd(); err != nil {
+		return err
+	}
+	if err := d.signalAuditd(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	if err := d.burst(3000, "hold"); err != nil {
+		return err
+	}
+	for range 30 {
+		st, err := d.nl.Status()
+		if err != nil {
+			return err
+		}
+		d.event("hold-status", statusFields(st))
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := d.signalAuditd(syscall.SIGCONT); err != nil {
+		return err
+	}
+	_, err := d.drain()
+	return err
 }
 
 // burstScenario is scenario 1: a burst with auditd stopped, then the next
@@ -407,7 +454,7 @@ func (d *driver) burstScenario() error {
 			return err
 		}
 		d.event("sync", map[string]any{"report_ms": r0.MS, "attempt": attempt})
-		if _, _, err := d.stoppedBurst(5000, "burst", 300*time.Millisecond); err != nil {
+		if _, _, err := d.stoppedBurst(5000, "burst", 100*time.Millisecond); err != nil {
 			return err
 		}
 		if d.pendingReports() > 0 {
@@ -436,13 +483,13 @@ func (d *driver) resetScenario() error {
 			return err
 		}
 		d.event("sync", map[string]any{"report_ms": r0.MS, "attempt": attempt})
-		if _, _, err := d.stoppedBurst(4000, "big", 200*time.Millisecond); err != nil {
+		if _, _, err := d.stoppedBurst(4000, "big", 100*time.Millisecond); err != nil {
 			return err
 		}
 		if _, err := d.resetTool(); err != nil {
 			return err
 		}
-		if _, _, err := d.stoppedBurst(1500, "small", 200*time.Millisecond); err != nil {
+		if _, _, err := d.stoppedBurst(1500, "small", 100*time.Millisecond); err != nil {
 			return err
 		}
 		if d.pendingReports() > 0 {
@@ -507,8 +554,8 @@ func (d *driver) lifecycle() error {
 	return nil
 }
 
-// sampled is scenario 4, on the unpatched kernel: a burst held while auditd
-// is stopped, so the sampler sees its exact size.
+// sampled is scenario 4, on the unpatched kernel: a burst held for 300 ms
+// while auditd is stopped, so the 100 ms sampler sees it.
 func (d *driver) sampled() error {
 	if err := d.setup("4s"); err != nil {
 		return err
@@ -519,7 +566,7 @@ func (d *driver) sampled() error {
 			return err
 		}
 		d.event("sync", map[string]any{"report_ms": r0.MS, "attempt": attempt})
-		if _, _, err := d.stoppedBurst(3000, "sampled", 1*time.Second); err != nil {
+		if _, _, err := d.stoppedBurst(3000, "sampled", 300*time.Millisecond); err != nil {
 			return err
 		}
 		if d.pendingReports() > 0 {
