@@ -33,6 +33,15 @@ type emitter interface {
 // prints milliseconds; a second also covers small clock steps.
 const stampSlack = time.Second
 
+// maxParked bounds the reset records kept while our own reset is in flight.
+// Resets are rare: this many in one kernel wait means a tool resetting in a
+// loop, and the rest are counted as dropped.
+const maxParked = 256
+
+// kernelShutdownWait is the part of the shutdown budget that finish waits
+// for the kernel; the rest is for the emitters' flush.
+const kernelShutdownWait = shutdownBudget / 2
+
 // maxOutstanding bounds the own resets remembered while their records have
 // not come back (CONFIG_CHANGE may be excluded by a rule, or lost).
 const maxOutstanding = 16
@@ -127,8 +136,21 @@ type loop struct {
 
 	last         auditclient.Status
 	resetsFailed uint64
-	kernelFault  string // last kernel error, logged once per change
-	emitFault    string
+
+	// The kernel worker (kernelWorker) makes the kernel calls, one at a
+	// time, so that the loop never blocks on the kernel.
+	calls          chan kernelCall  // to the worker, buffered 1; closed by stopKernel
+	replies        chan kernelReply // from the worker, buffered 1
+	working        bool             // the worker has started
+	inFlight       *kernelCall      // the call the worker is making, or nil
+	tickDue        bool             // an interval ended while a call was in flight
+	tickHold       bool             // and whether its report is to be held
+	parked         []resetRecord    // reset records that came while our reset was in flight
+	samplesSkipped uint64           // samples skipped because a call was in flight
+	slowSkips      uint64           // of those, since the call in flight started
+	slowDue        bool             // an interval's end waited for the call in flight
+	kernelFault    string           // last kernel error, logged once per change
+	emitFault      string
 }
 
 // newLoop makes a loop that starts its first interval now. st is a status
@@ -146,6 +168,8 @@ func newLoop(k kernel, out emitter, stats *streamStats, logger *slog.Logger, set
 		cur:           openInterval{start: t},
 		expectRecords: true,
 		last:          st,
+		calls:         make(chan kernelCall, 1),
+		replies:       make(chan kernelReply, 1),
 	}
 	l.cur.addSample(st.Backlog)
 	l.logMethod(st)
@@ -183,61 +207,200 @@ func (l *loop) logMethod(st auditclient.Status) {
 	}
 }
 
-// sample reads the kernel's status: the backlog now, for the mean and the
-// sampled peak, and the limit and counters for the report.
-func (l *loop) sample() {
-	st, err := l.kernel.Status()
-	if err != nil {
-		l.resetsFailed++
-		l.kernelFailed(err)
-		return
-	}
-	l.kernelOK()
-	l.last = st
-	l.cur.addSample(st.Backlog)
+// callKind says what a kernel call is for.
+type callKind int
+
+const (
+	callSample callKind = iota // read the status: a sample for the mean and the sampled peak
+	callTick                   // close the interval: reset the mark (kernel method), then read the status
+)
+
+// kernelCall is one round trip to the kernel, made by the kernel worker.
+type kernelCall struct {
+	kind  callKind
+	reset bool // reset backlog_max_depth before reading the status
+	hold  bool // hold the interval's report until the reset's own record arrives
 }
 
-// tick closes the interval in progress. With the kernel method it resets
-// the high-water mark, whose old value is the interval's peak. It returns
-// the deadline of a held report, or the zero time when nothing is held.
-func (l *loop) tick(ctx context.Context, hold bool) time.Time {
+// kernelReply is what a kernelCall brought back.
+type kernelReply struct {
+	call          kernelCall
+	old           uint32 // the reset's ack: the interval's peak
+	resetErr      error
+	before, after time.Time // wall clock around the reset; without one, both when the call started
+	status        auditclient.Status
+	statusErr     error
+}
+
+// callKernel makes c on k. It runs on the kernel worker, never on the loop
+// goroutine: while the audit backlog is over its limit the kernel makes
+// every netlink sender sleep inside the send, up to backlog_wait_time (60 s
+// by default) and uninterruptibly, and that is when the loop has most to do.
+func callKernel(k kernel, c kernelCall, now func() time.Time) kernelReply {
+	r := kernelReply{call: c, before: now()}
+	r.after = r.before
+	if c.reset {
+		r.old, r.resetErr = k.ResetMaxDepth()
+		r.after = now()
+	}
+	r.status, r.statusErr = k.Status()
+	return r
+}
+
+// kernelWorker makes the loop's kernel calls, one at a time, until calls is
+// closed (by stopKernel) and the call in flight, if any, has returned. It owns
+// the kernel client from its first call: it closes it, if it is an
+// io.Closer, when it ends. On shutdown nobody waits for it past the
+// shutdown budget; a call stuck in the kernel ends with the process.
+func (l *loop) kernelWorker(calls <-chan kernelCall) {
+	for c := range calls {
+		l.replies <- callKernel(l.kernel, c, l.now)
+	}
+	closeKernel(l.kernel, l.logger)
+}
+
+// startCall hands c to the kernel worker, starting the worker on first use.
+// There is no call in flight, so the worker has taken the previous one and
+// the send does not block.
+func (l *loop) startCall(c kernelCall) {
+	if !l.working {
+		l.working = true
+		go l.kernelWorker(l.calls)
+	}
+	l.inFlight = &c
+	l.calls <- c
+}
+
+// stopKernel ends the kernel worker once its call in flight returns, or
+// closes the kernel client at once if the worker never started.
+func (l *loop) stopKernel() {
+	if l.calls == nil {
+		return
+	}
+	if l.working {
+		close(l.calls)
+	} else {
+		closeKernel(l.kernel, l.logger)
+	}
+	l.calls = nil
+}
+
+// callSlow notes that a sample or an interval's end found a call still in
+// flight; the first time per call it says so in the log.
+func (l *loop) callSlow() {
+	if l.slowSkips == 0 && !l.slowDue {
+		l.logger.Warn("an audit netlink call has not returned yet: samples are skipped and the interval's end waits until it does (the kernel holds audit senders while its backlog is over its limit)")
+	}
+}
+
+// requestSample starts a status read for a sample. A sample due while a
+// call is in flight is skipped and counted.
+func (l *loop) requestSample() {
+	if l.inFlight != nil {
+		l.callSlow()
+		l.slowSkips++
+		l.samplesSkipped++
+		return
+	}
+	l.startCall(kernelCall{kind: callSample})
+}
+
+// requestTick starts closing the interval in progress: with the kernel
+// method it resets the high-water mark, whose old value is the interval's
+// peak. The interval is reported when the reply arrives. An interval that
+// ends while a call is in flight ends when that call returns; several such
+// ends make one.
+func (l *loop) requestTick(ctx context.Context, hold bool) {
+	if l.inFlight != nil {
+		l.callSlow()
+		l.slowDue = true
+		l.tickDue, l.tickHold = true, hold
+		return
+	}
 	if l.held != nil {
 		// Its record did not come within the interval: report it now.
 		l.release(ctx)
 	}
-	iv := emit.Interval{Start: l.cur.start, Method: l.method}
+	l.startCall(kernelCall{kind: callTick, reset: l.method == emit.MethodKernel, hold: hold})
+}
+
+// reply takes the kernel worker's answer to the call in flight. It returns
+// the deadline of a held report, or the zero time when nothing is held.
+func (l *loop) reply(ctx context.Context, r kernelReply) time.Time {
+	l.inFlight = nil
+	if l.slowSkips > 0 || l.slowDue {
+		l.logger.Info("the slow audit netlink call returned", "samples_skipped", l.slowSkips, "samples_skipped_total", l.samplesSkipped)
+		l.slowSkips, l.slowDue = 0, false
+	}
+	switch r.call.kind {
+	case callSample:
+		l.sampled(r)
+	case callTick:
+		l.ticked(ctx, r)
+	}
+	// Reset records that came while our reset was in flight: now that its
+	// ack is known, ours can be told from other tools'.
+	parked := l.parked
+	l.parked = nil
+	for _, rec := range parked {
+		l.resetRecord(ctx, rec)
+	}
+	if l.tickDue {
+		l.tickDue = false
+		l.requestTick(ctx, l.tickHold)
+	}
+	if l.held != nil {
+		return l.held.deadline
+	}
+	return time.Time{}
+}
+
+// sampled takes a sample's status: the backlog now, for the mean and the
+// sampled peak, and the limit and counters for the report.
+func (l *loop) sampled(r kernelReply) {
+	if r.statusErr != nil {
+		l.resetsFailed++
+		l.kernelFailed(r.statusErr)
+		return
+	}
+	l.kernelOK()
+	l.last = r.status
+	l.cur.addSample(r.status.Backlog)
+}
+
+// ticked closes the interval in progress with the reply of its tick call.
+// A reset's ack is the interval's peak; the interval ends when the reset
+// returned. The report is emitted, or held for the reset's own record.
+func (l *loop) ticked(ctx context.Context, r kernelReply) {
+	iv := emit.Interval{Start: l.cur.start, End: r.after, Method: l.method}
 	peak := l.cur.sampleMax
 	var own *ownReset
-	if l.method == emit.MethodKernel {
-		before := l.now()
-		old, err := l.kernel.ResetMaxDepth()
-		after := l.now()
-		iv.End = after
-		if err != nil {
-			// The peak stays in the kernel and is read by the next
-			// successful reset; this interval reports what sampling saw.
-			l.resetsFailed++
-			l.kernelFailed(err)
-			iv.Method = emit.MethodSampled
-		} else {
-			l.kernelOK()
-			own = &ownReset{old: old, before: before, after: after}
-			// Sampling can only see less than the mark; an external reset
-			// whose record was excluded is the case where it sees more.
-			peak = max(peak, old, l.cur.extMax)
-			iv.Resets = 1 + l.cur.extCount
-			iv.ExternalResets = l.cur.extCount
-		}
-	} else {
-		iv.End = l.now()
+	switch {
+	case !r.call.reset:
+		iv.Method = emit.MethodSampled
 		iv.ExternalResets = l.cur.extCount
 		iv.Resets = l.cur.extCount
+	case r.resetErr != nil:
+		// The peak stays in the kernel and is read by the next
+		// successful reset; this interval reports what sampling saw.
+		l.resetsFailed++
+		l.kernelFailed(r.resetErr)
+		iv.Method = emit.MethodSampled
+	default:
+		l.kernelOK()
+		iv.Method = emit.MethodKernel
+		own = &ownReset{old: r.old, before: r.before, after: r.after}
+		// Sampling can only see less than the mark; an external reset
+		// whose record was excluded is the case where it sees more.
+		peak = max(peak, r.old, l.cur.extMax)
+		iv.Resets = 1 + l.cur.extCount
+		iv.ExternalResets = l.cur.extCount
 	}
-	if st, err := l.kernel.Status(); err == nil {
-		l.last = st
+	if r.statusErr == nil {
+		l.last = r.status
 	} else {
 		l.resetsFailed++
-		l.kernelFailed(err)
+		l.kernelFailed(r.statusErr)
 	}
 	iv.Peak = peak
 	iv.Size = l.last.Backlog
@@ -249,22 +412,33 @@ func (l *loop) tick(ctx context.Context, hold bool) time.Time {
 
 	if own == nil {
 		l.emit(ctx, iv)
-		return time.Time{}
+		return
 	}
 	l.outstanding = append(l.outstanding, *own)
 	if n := len(l.outstanding); n > maxOutstanding {
 		l.outstanding = l.outstanding[n-maxOutstanding:]
 	}
-	if !hold || l.set.RecordWait <= 0 || !l.expectRecords {
+	if !r.call.hold || l.set.RecordWait <= 0 || !l.expectRecords {
 		l.emit(ctx, iv)
-		return time.Time{}
+		return
 	}
 	l.held = &heldInterval{iv: iv, own: *own, deadline: own.after.Add(l.set.RecordWait)}
-	return l.held.deadline
 }
 
 // resetRecord takes a backlog_max_depth CONFIG_CHANGE record from stdin.
+// While our own reset is in flight, records are parked until its ack
+// arrives: the kernel logs the reset's record before it makes the sender
+// sleep, so the record can come back before the ack, and only the ack tells
+// it apart from another tool's.
 func (l *loop) resetRecord(ctx context.Context, rec resetRecord) {
+	if l.inFlight != nil && l.inFlight.reset {
+		if len(l.parked) >= maxParked {
+			l.stats.dropped.Add(1)
+			return
+		}
+		l.parked = append(l.parked, rec)
+		return
+	}
 	if rec.Node != "" && l.localNode != "" && rec.Node != l.localNode {
 		// Forwarded from another host (auditd as an aggregator).
 		l.logger.Debug("ignoring a backlog_max_depth reset of another node", "node", rec.Node)
@@ -432,13 +606,12 @@ func (l *loop) run(ctx context.Context, resets <-chan resetRecord, stdinDone <-c
 			return "end of stdin (auditd stopped or is reloading)"
 		case rec := <-resets:
 			l.resetRecord(ctx, rec)
-			if l.held == nil {
-				hold.Stop()
-			}
 		case <-sample.C:
-			l.sample()
+			l.requestSample()
 		case <-interval.C:
-			if deadline := l.tick(ctx, true); !deadline.IsZero() {
+			l.requestTick(ctx, true)
+		case r := <-l.replies:
+			if deadline := l.reply(ctx, r); !deadline.IsZero() {
 				hold.Reset(time.Until(deadline))
 			}
 		case <-hold.C:
@@ -452,6 +625,9 @@ func (l *loop) run(ctx context.Context, resets <-chan resetRecord, stdinDone <-c
 				sample.Reset(l.set.SampleInterval)
 			}
 			set = l.set
+		}
+		if l.held == nil {
+			hold.Stop()
 		}
 	}
 }
@@ -468,11 +644,41 @@ func (l *loop) drain(ctx context.Context, resets <-chan resetRecord) {
 	}
 }
 
-// finish reports the partial interval on shutdown: a held report first,
-// then a last reset, reported at once.
+// finish reports what is left on shutdown, within ctx: it waits for a
+// kernel call in flight, reports a held interval, then makes a last reset
+// and reports the partial interval at once. It waits for the kernel at most
+// kernelShutdownWait; past that it gives up on the kernel, says why, and
+// exits without the final reset (the peak since the last reset stays in
+// the kernel, where the next reset reads it). It ends the kernel worker.
 func (l *loop) finish(ctx context.Context) {
+	defer l.stopKernel()
+	l.tickDue = false
+	wait, cancel := context.WithTimeout(ctx, kernelShutdownWait)
+	defer cancel()
+	if l.inFlight != nil && !l.await(ctx, wait) {
+		return
+	}
 	if l.held != nil {
 		l.release(ctx)
 	}
-	l.tick(ctx, false)
+	l.startCall(kernelCall{kind: callTick, reset: l.method == emit.MethodKernel})
+	l.await(ctx, wait)
+}
+
+// await waits for the reply to the call in flight until wait ends, and
+// reports whether it came. If not, it reports a held interval and logs why
+// the final reset is not made.
+func (l *loop) await(ctx, wait context.Context) bool {
+	select {
+	case r := <-l.replies:
+		l.reply(ctx, r)
+		return true
+	case <-wait.Done():
+		if l.held != nil {
+			l.release(ctx)
+		}
+		l.logger.Warn("exiting without the final reset: an audit netlink call has not returned (the kernel holds audit senders while its backlog is over its limit); the peak since the last reset stays in the kernel for the next reset",
+			"waited", kernelShutdownWait, "err", context.Cause(wait))
+		return false
+	}
 }

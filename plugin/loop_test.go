@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,7 +18,8 @@ import (
 )
 
 // scriptedKernel plays back acks and statuses. A reset with no ack left,
-// or any reset when noReset is set, fails the test.
+// or any reset when noReset is set, fails the test. It may run on the
+// loop's kernel worker, so it reports with Errorf, not Fatalf.
 type scriptedKernel struct {
 	t         *testing.T
 	acks      []ack
@@ -51,10 +53,12 @@ func (k *scriptedKernel) ResetMaxDepth() (uint32, error) {
 	k.t.Helper()
 	k.resets++
 	if k.noReset {
-		k.t.Fatalf("ResetMaxDepth called in sampled mode")
+		k.t.Errorf("ResetMaxDepth called in sampled mode")
+		return 0, errors.New("unexpected reset")
 	}
 	if len(k.acks) == 0 {
-		k.t.Fatalf("ResetMaxDepth called more often than scripted")
+		k.t.Errorf("ResetMaxDepth called more often than scripted")
+		return 0, errors.New("unexpected reset")
 	}
 	a := k.acks[0]
 	k.acks = k.acks[1:]
@@ -78,17 +82,40 @@ func (r *recorder) Emit(_ context.Context, iv emit.Interval) error {
 func (r *recorder) Close(context.Context) error { r.closed = true; return nil }
 func (r *recorder) Stats() emit.Stats           { return r.stats }
 
-// clock is a fake wall clock: every reading advances it by step.
+// clock is a fake wall clock: every reading advances it by step. The
+// kernel worker reads it too, hence the lock.
 type clock struct {
+	mu   sync.Mutex
 	t    time.Time
 	step time.Duration
 }
 
-func (c *clock) now() time.Time { c.t = c.t.Add(c.step); return c.t }
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(c.step)
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func (c *clock) peek() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
+// fixture is a loop with a scripted kernel. The test plays the kernel
+// worker: tick and sample make the loop's request, then the call inline,
+// then hand the loop the reply, as run would.
 type fixture struct {
+	t     *testing.T
 	k     *scriptedKernel
 	out   *recorder
 	clock *clock
@@ -99,6 +126,7 @@ type fixture struct {
 func newFixture(t *testing.T, set settings, st auditclient.Status) *fixture {
 	t.Helper()
 	f := &fixture{
+		t:     t,
 		k:     &scriptedKernel{t: t, status: st},
 		out:   &recorder{},
 		clock: &clock{t: t0, step: time.Millisecond},
@@ -110,7 +138,43 @@ func newFixture(t *testing.T, set settings, st auditclient.Status) *fixture {
 		t.Fatalf("newLoop: %v", err)
 	}
 	f.loop = l
+	// The test plays the worker (see answer); finish, which waits for
+	// the real one, needs a fixture from newWorkerFixture.
+	l.working = true
 	return f
+}
+
+// newWorkerFixture is newFixture with the loop's own kernel worker.
+func newWorkerFixture(t *testing.T, set settings, st auditclient.Status) *fixture {
+	t.Helper()
+	f := newFixture(t, set, st)
+	f.loop.working = false
+	return f
+}
+
+// tick ends the interval as run does when the interval ticker fires.
+func (f *fixture) tick(hold bool) {
+	f.t.Helper()
+	f.loop.requestTick(context.Background(), hold)
+	f.answer()
+}
+
+// sample takes a sample as run does when the sample ticker fires.
+func (f *fixture) sample() {
+	f.t.Helper()
+	f.loop.requestSample()
+	f.answer()
+}
+
+// answer makes the call the loop requested, if any, inline, and hands the
+// loop the reply.
+func (f *fixture) answer() {
+	f.t.Helper()
+	select {
+	case c := <-f.loop.calls:
+		f.loop.reply(context.Background(), callKernel(f.k, c, f.clock.now))
+	default:
+	}
 }
 
 var (
@@ -122,7 +186,7 @@ var (
 // record is a reset record stamped at the fixture clock's current time
 // plus offset.
 func (f *fixture) record(old uint32, offset time.Duration) resetRecord {
-	return resetRecord{Old: old, Time: f.clock.t.Add(offset).Truncate(time.Millisecond), AUID: unsetID, Ses: unsetID}
+	return resetRecord{Old: old, Time: f.clock.peek().Add(offset).Truncate(time.Millisecond), AUID: unsetID, Ses: unsetID}
 }
 
 // peaks returns the emitted intervals as "method:peak/resets/external".
@@ -137,7 +201,7 @@ func (f *fixture) peaks() string {
 func TestLoopPeaks(t *testing.T) {
 	ctx := context.Background()
 	type step func(f *fixture)
-	tick := func(hold bool) step { return func(f *fixture) { f.loop.tick(ctx, hold) } }
+	tick := func(hold bool) step { return func(f *fixture) { f.tick(hold) } }
 	acks := func(a ...uint32) step {
 		return func(f *fixture) {
 			for _, v := range a {
@@ -158,11 +222,11 @@ func TestLoopPeaks(t *testing.T) {
 		return func(f *fixture) {
 			f.k.backlogs = b
 			for range b {
-				f.loop.sample()
+				f.sample()
 			}
 		}
 	}
-	advance := func(d time.Duration) step { return func(f *fixture) { f.clock.t = f.clock.t.Add(d) } }
+	advance := func(d time.Duration) step { return func(f *fixture) { f.clock.advance(d) } }
 
 	tests := []struct {
 		name  string
@@ -293,19 +357,18 @@ func TestLoopPeaks(t *testing.T) {
 }
 
 func TestLoopFigures(t *testing.T) {
-	ctx := context.Background()
 	st := auditclient.Status{Enabled: 1, BacklogLimit: 200, Lost: 7, Backlog: 0, BacklogWaitTimeActual: 500, HasMaxDepth: true}
 	f := newFixture(t, kernelSet, st)
 	f.loop.cur = openInterval{start: f.loop.cur.start}
 	f.k.backlogs = []uint32{10, 20, 30, 4}
-	f.loop.sample()
-	f.loop.sample()
-	f.loop.sample()
+	f.sample()
+	f.sample()
+	f.sample()
 	f.k.acks = []ack{{old: 50}}
 	f.stats.types[typeIndex["SYSCALL"]].Add(5)
 	f.stats.malformed.Add(2)
 	f.out.stats = emit.Stats{Failed: 3, Dropped: 1}
-	f.loop.tick(ctx, false)
+	f.tick(false)
 
 	if len(f.out.got) != 1 {
 		t.Fatalf("%d intervals, want 1", len(f.out.got))
@@ -339,7 +402,7 @@ func TestLoopFigures(t *testing.T) {
 	}
 	// The next interval starts where this one ended.
 	f.k.acks = []ack{{old: 1}}
-	f.loop.tick(ctx, false)
+	f.tick(false)
 	if got := f.out.got[1].Start; !got.Equal(iv.End) {
 		t.Errorf("second interval starts %v, want %v", got, iv.End)
 	}
@@ -369,10 +432,11 @@ func TestResolveMethod(t *testing.T) {
 
 func TestLoopFinishReleasesHeldAndFlushes(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, kernelSet, patched)
+	f := newWorkerFixture(t, kernelSet, patched)
 	f.loop.cur = openInterval{start: f.loop.cur.start}
 	f.k.acks = []ack{{old: 8}, {old: 2}}
-	f.loop.tick(ctx, true)
+	f.loop.requestTick(ctx, true)
+	f.loop.reply(ctx, <-f.loop.replies)
 	if len(f.out.got) != 0 {
 		t.Fatalf("report not held")
 	}

@@ -123,16 +123,16 @@ func daemon(ctx context.Context, path string, stdin io.Reader, logger *slog.Logg
 	if err != nil {
 		return err
 	}
-	defer client.Close()
 	st, err := client.Status()
-	if err != nil {
-		return err
-	}
-	if os.Geteuid() == 0 {
-		if err := dropPrivileges(); err != nil {
-			return err
+	if err == nil && os.Geteuid() == 0 {
+		err = dropPrivileges()
+		if err == nil {
+			logger.Debug("dropped every capability but CAP_AUDIT_CONTROL; no_new_privs set")
 		}
-		logger.Debug("dropped every capability but CAP_AUDIT_CONTROL; no_new_privs set")
+	}
+	if err != nil {
+		client.Close()
+		return err
 	}
 	hz, hzSource, err := kernelHZ("")
 	if err != nil {
@@ -140,14 +140,24 @@ func daemon(ctx context.Context, path string, stdin io.Reader, logger *slog.Logg
 	} else {
 		logger.Debug("kernel tick rate", "hz", hz, "from", hzSource)
 	}
+	return serve(ctx, path, cfg, stdin, client, st, hz, logger, level)
+}
 
+// serve runs the plugin on an open kernel client k, whose status st was just
+// read, until SIGTERM, SIGINT or the end of stdin; it reloads path on
+// SIGHUP. It takes k over: k is closed (if it is an io.Closer) by the
+// loop's kernel worker when its last call returns, which on shutdown may be
+// after serve has returned.
+func serve(ctx context.Context, path string, cfg *conf.Config, stdin io.Reader, k kernel, st auditclient.Status, hz uint32, logger *slog.Logger, level *slog.LevelVar) error {
 	out, err := emit.Open(ctx, *cfg, version, logger)
 	if err != nil {
+		closeKernel(k, logger)
 		return err
 	}
 	stats := new(streamStats)
-	l, err := newLoop(client, out, stats, logger, settingsOf(cfg), st, hz, time.Now)
+	l, err := newLoop(k, out, stats, logger, settingsOf(cfg), st, hz, time.Now)
 	if err != nil {
+		closeKernel(k, logger)
 		closeEmitters(context.WithoutCancel(ctx), out, logger)
 		return err
 	}
@@ -192,12 +202,23 @@ func daemon(ctx context.Context, path string, stdin io.Reader, logger *slog.Logg
 	stop() // a second SIGTERM now kills
 	logger.Info("stopping", "why", why)
 
+	// The final reset waits for the kernel within part of the budget
+	// (kernelShutdownWait); the emitters flush within the rest.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownBudget)
 	defer cancel()
 	l.finish(fctx)
 	closeEmitters(fctx, l.out, logger)
 	closing.Wait()
 	return nil
+}
+
+// closeKernel closes k if it is an io.Closer.
+func closeKernel(k kernel, logger *slog.Logger) {
+	if c, ok := k.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			logger.Warn("closing the audit netlink socket", "err", err)
+		}
+	}
 }
 
 // closeEmitters closes out within the shutdown budget.

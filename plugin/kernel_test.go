@@ -1,0 +1,369 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/audisp-backlog/audisp-backlog/auditclient"
+	"github.com/audisp-backlog/audisp-backlog/conf"
+)
+
+// gatedKernel is a scriptedKernel whose gated calls wait at a gate until the
+// test opens it, as a sender waits in the kernel while the audit backlog is
+// over its limit (audit_receive's schedule_timeout, up to 60 s). Every call
+// that reaches the gate is announced on entered.
+type gatedKernel struct {
+	*scriptedKernel
+	gateResets, gateStatus bool
+	entered                chan string   // "reset" or "status", buffered
+	gate                   chan struct{} // closed to let every call through
+	closed                 chan struct{} // closed by Close
+	closeOnce              sync.Once
+}
+
+func newGatedKernel(k *scriptedKernel) *gatedKernel {
+	return &gatedKernel{
+		scriptedKernel: k,
+		entered:        make(chan string, 64),
+		gate:           make(chan struct{}),
+		closed:         make(chan struct{}),
+	}
+}
+
+func (k *gatedKernel) wait(call string) {
+	select {
+	case k.entered <- call:
+	default:
+	}
+	<-k.gate
+}
+
+func (k *gatedKernel) ResetMaxDepth() (uint32, error) {
+	if k.gateResets {
+		k.wait("reset")
+	}
+	return k.scriptedKernel.ResetMaxDepth()
+}
+
+func (k *gatedKernel) Status() (auditclient.Status, error) {
+	if k.gateStatus {
+		k.wait("status")
+	}
+	return k.scriptedKernel.Status()
+}
+
+// Close records that the loop's kernel worker closed the client.
+func (k *gatedKernel) Close() error {
+	k.closeOnce.Do(func() { close(k.closed) })
+	return nil
+}
+
+// waitFor waits for a value from ch, failing the test after hangLimit.
+func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(hangLimit):
+		t.Fatalf("hung waiting for %s", what)
+		var zero T
+		return zero
+	}
+}
+
+// syncBuffer is a log destination shared by the loop and its kernel worker.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// newGatedFixture is a fixture whose loop runs its own kernel worker on a
+// gated kernel, and logs to the returned buffer.
+func newGatedFixture(t *testing.T, set settings, st auditclient.Status) (*fixture, *gatedKernel, *syncBuffer) {
+	t.Helper()
+	f := newWorkerFixture(t, set, st)
+	gk := newGatedKernel(f.k)
+	f.loop.kernel = gk
+	logs := new(syncBuffer)
+	f.loop.logger = slog.New(slog.NewTextHandler(logs, nil))
+	// newLoop took the initial status as a sample; start clean.
+	f.loop.cur = openInterval{start: f.loop.cur.start}
+	t.Cleanup(func() {
+		select {
+		case <-gk.gate:
+		default:
+			close(gk.gate) // let a stuck worker end
+		}
+	})
+	return f, gk, logs
+}
+
+// TestLoopSlowReset: while our reset is held in the kernel, samples are
+// skipped and counted, the interval's end waits, and reset records are
+// kept. Our own record, which the kernel logs before it makes the sender
+// sleep, comes back before the ack; once the ack arrives it is recognised
+// as ours, so the reset is counted exactly once, and the report goes out
+// with End = the time the call returned.
+func TestLoopSlowReset(t *testing.T) {
+	ctx := context.Background()
+	f, gk, logs := newGatedFixture(t, kernelSet, patched)
+	gk.gateResets = true
+	f.k.acks = []ack{{old: 42}, {old: 7}}
+
+	f.loop.requestTick(ctx, true)
+	waitFor(t, gk.entered, "the reset to reach the kernel")
+
+	for range 3 {
+		f.loop.requestSample() // skipped: a call is in flight
+	}
+	f.loop.requestTick(ctx, true) // the next interval's end waits
+	// Another tool's reset made just before ours, then our own record.
+	f.loop.resetRecord(ctx, f.record(50, -time.Millisecond))
+	f.loop.resetRecord(ctx, f.record(42, 0))
+	if len(f.out.got) != 0 {
+		t.Fatalf("reported before the ack: %s", f.peaks())
+	}
+
+	close(gk.gate)
+	r := waitFor(t, f.loop.replies, "the reset's reply")
+	f.loop.reply(ctx, r) // also starts the waiting interval end's reset
+	f.loop.reply(ctx, waitFor(t, f.loop.replies, "the second reset's reply"))
+	f.loop.resetRecord(ctx, f.record(7, 0))
+
+	if got, want := f.peaks(), "kernel:50/2/1 kernel:7/1/0"; got != want {
+		t.Errorf("intervals\n got %s\nwant %s", got, want)
+	}
+	if got := f.out.got[0].End; !got.Equal(r.after) || !r.after.After(r.before) {
+		t.Errorf("End = %v, want the time the reset returned, %v (call started %v)", got, r.after, r.before)
+	}
+	if f.loop.samplesSkipped != 3 {
+		t.Errorf("samples skipped = %d, want 3", f.loop.samplesSkipped)
+	}
+	if f.k.resets != 2 {
+		t.Errorf("%d resets, want 2", f.k.resets)
+	}
+	if f.loop.held != nil || len(f.loop.parked) != 0 || len(f.loop.outstanding) != 0 {
+		t.Errorf("left over: held %v, parked %v, outstanding %v", f.loop.held, f.loop.parked, f.loop.outstanding)
+	}
+	for _, want := range []string{"has not returned yet", "samples_skipped=3"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+}
+
+// TestLoopFinishStuckKernel: on shutdown with a kernel call that does not
+// return, finish gives up after its share of the budget, reports what it
+// holds, says why there is no final reset, and the kernel worker closes
+// the client once the call returns. The late reply is never processed.
+func TestLoopFinishStuckKernel(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(ctx context.Context, f *fixture, gk *gatedKernel)
+		want  string
+	}{
+		{
+			name: "reset in flight",
+			setup: func(ctx context.Context, f *fixture, gk *gatedKernel) {
+				gk.gateResets = true
+				f.k.acks = []ack{{old: 9}}
+				f.loop.requestTick(ctx, true)
+				waitFor(t, gk.entered, "the reset to reach the kernel")
+				f.loop.resetRecord(ctx, f.record(9, 0)) // parked
+			},
+			want: "",
+		},
+		{
+			name: "sample in flight, a report held",
+			setup: func(ctx context.Context, f *fixture, gk *gatedKernel) {
+				f.k.acks = []ack{{old: 4}}
+				f.loop.requestTick(ctx, true)
+				f.loop.reply(ctx, waitFor(t, f.loop.replies, "the reset's reply"))
+				if f.loop.held == nil {
+					t.Fatal("report not held")
+				}
+				gk.gateStatus = true
+				f.loop.requestSample()
+				waitFor(t, gk.entered, "the sample to reach the kernel")
+			},
+			want: "kernel:4/1/0",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			f, gk, logs := newGatedFixture(t, kernelSet, patched)
+			tt.setup(ctx, f, gk)
+
+			done := make(chan struct{})
+			go func() {
+				f.loop.finish(ctx)
+				close(done)
+			}()
+			waitFor(t, done, "finish to give up on the kernel")
+			if got := f.peaks(); got != tt.want {
+				t.Errorf("intervals %q, want %q", got, tt.want)
+			}
+			if !strings.Contains(logs.String(), "exiting without the final reset") {
+				t.Errorf("log does not say why there is no final reset:\n%s", logs)
+			}
+			select {
+			case <-gk.closed:
+				t.Fatal("client closed while a call was still in the kernel")
+			default:
+			}
+			close(gk.gate)
+			waitFor(t, gk.closed, "the kernel worker to close the client")
+			if got := f.peaks(); got != tt.want {
+				t.Errorf("after the late reply, intervals %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestLoopRunDrainsWhileKernelStuck runs the real loop, with its tickers,
+// while every kernel call is held: it keeps taking reset records (parking
+// a bounded number, counting the rest as dropped, so the reader never
+// blocks), keeps skipping samples, stops at once on cancellation, and
+// finish stays within its budget.
+func TestLoopRunDrainsWhileKernelStuck(t *testing.T) {
+	set := settings{Interval: 5 * time.Millisecond, SampleInterval: time.Millisecond, RecordWait: time.Second, Method: conf.MethodAuto}
+	f, gk, logs := newGatedFixture(t, set, patched)
+	f.loop.now = time.Now // run and its tickers use the real clock
+	gk.gateResets = true
+	f.k.acks = []ack{{old: 3}}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	resets := make(chan resetRecord, 64)
+	why := make(chan string, 1)
+	go func() { why <- f.loop.run(ctx, resets, nil, nil, nil) }()
+	waitFor(t, gk.entered, "the first interval's reset to reach the kernel")
+
+	const sent = 1000
+	sentAll := make(chan struct{})
+	go func() {
+		rec := resetRecord{Old: 3, Time: time.Now(), AUID: unsetID, Ses: unsetID}
+		for range sent {
+			resets <- rec // blocks once the buffer is full, unless the loop drains it
+		}
+		close(sentAll)
+	}()
+	waitFor(t, sentAll, "the loop to take every reset record")
+	// The sample ticker keeps firing; the first skipped sample is logged.
+	for deadline := time.Now().Add(hangLimit); !strings.Contains(logs.String(), "has not returned yet"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no skipped sample logged:\n%s", logs)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if got := waitFor(t, why, "run to return"); got != context.Canceled.Error() {
+		t.Errorf("run returned %q", got)
+	}
+
+	// run has returned: its state is ours to read.
+	taken := uint64(sent - len(resets))
+	if got := uint64(len(f.loop.parked)) + f.stats.dropped.Load(); got != taken {
+		t.Errorf("parked %d + dropped %d = %d, want the %d records taken", len(f.loop.parked), f.stats.dropped.Load(), got, taken)
+	}
+	if len(f.loop.parked) != maxParked {
+		t.Errorf("parked %d records, want the bound, %d", len(f.loop.parked), maxParked)
+	}
+	if f.loop.samplesSkipped == 0 {
+		t.Errorf("no sample skipped")
+	}
+	finished := make(chan struct{})
+	go func() {
+		f.loop.finish(context.Background())
+		close(finished)
+	}()
+	waitFor(t, finished, "finish")
+	if !strings.Contains(logs.String(), "exiting without the final reset") {
+		t.Errorf("log does not say why there is no final reset:\n%s", logs)
+	}
+	close(gk.gate)
+	waitFor(t, gk.closed, "the kernel worker to close the client")
+	t.Logf("kernel held: %d reset records taken (%d parked, %d dropped), %d samples skipped",
+		taken, len(f.loop.parked), f.stats.dropped.Load(), f.loop.samplesSkipped)
+}
+
+// TestLoopKernelFaults: netlink errors and bad replies from the kernel
+// (as auditclient returns them) fail the interval's reset and samples; the
+// interval is reported as sampled, each failure is counted, the fault is
+// logged once, and the kernel figures resume when the fault ends. Decoding
+// of the replies themselves is tested in auditclient: TestStatus ("reply
+// too short", "52-byte reply, future kernel", "EPERM ack", "receive error",
+// "silent kernel"), TestResetMaxDepth ("EPERM ack", "EINVAL ack"),
+// TestDecodeStatus and FuzzDecodeStatus.
+func TestLoopKernelFaults(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"EPERM", fmt.Errorf("reset backlog_max_depth: needs CAP_AUDIT_CONTROL in the initial PID namespace: %w", syscall.EPERM)},
+		{"ENOBUFS", fmt.Errorf("audit status: receive: %w", syscall.ENOBUFS)},
+		{"short reply", fmt.Errorf("audit status: audit status reply is 20 bytes, want at least 32: %w", io.ErrUnexpectedEOF)},
+		{"no reply", fmt.Errorf("audit status: no reply within 2s: %w", os.ErrDeadlineExceeded)},
+		{"EACCES", fmt.Errorf("audit status: %w", fs.ErrPermission)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, kernelSet, patched)
+			logs := new(syncBuffer)
+			f.loop.logger = slog.New(slog.NewTextHandler(logs, nil))
+			f.loop.cur = openInterval{start: f.loop.cur.start}
+
+			f.k.acks = []ack{{old: 5}, {err: tt.err}, {err: tt.err}, {old: 30}}
+			f.tick(false) // healthy
+			f.k.statusErr = tt.err
+			f.sample()
+			f.sample()
+			f.tick(false)
+			f.tick(false)
+			f.k.statusErr = nil // the fault ends
+			f.k.backlogs = []uint32{12}
+			f.sample()
+			f.tick(false)
+
+			if got, want := f.peaks(), "kernel:5/1/0 sampled:0/0/0 sampled:0/0/0 kernel:30/1/0"; got != want {
+				t.Errorf("intervals\n got %s\nwant %s", got, want)
+			}
+			// 2 failed samples, 2 failed resets, 2 failed statuses after them.
+			if got := f.out.got[3].Plugin.ResetsFailed; got != 6 {
+				t.Errorf("resets_failed = %d, want 6", got)
+			}
+			if got := f.out.got[3].Samples; got != 1 {
+				t.Errorf("samples after recovery = %d, want 1", got)
+			}
+			log := logs.String()
+			if n := strings.Count(log, "level=ERROR"); n != 1 {
+				t.Errorf("fault logged %d times, want once:\n%s", n, log)
+			}
+			if n := strings.Count(log, "recovered"); n != 1 {
+				t.Errorf("recovery logged %d times, want once:\n%s", n, log)
+			}
+		})
+	}
+}
