@@ -112,6 +112,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // daemon runs the plugin until SIGTERM, SIGINT or the end of stdin.
 func daemon(ctx context.Context, path string, stdin io.Reader, logger *slog.Logger, level *slog.LevelVar) error {
+	// Signals first: SIGHUP's default action is to exit, and auditd may
+	// send one (its own reload) while the plugin is still starting. One
+	// that comes now is taken as a reload once the loop runs.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	cfg, err := conf.Load(path)
 	if err != nil {
 		return err
@@ -140,24 +149,45 @@ func daemon(ctx context.Context, path string, stdin io.Reader, logger *slog.Logg
 	} else {
 		logger.Debug("kernel tick rate", "hz", hz, "from", hzSource)
 	}
-	return serve(ctx, path, cfg, stdin, client, st, hz, logger, level)
+	s := service{
+		path: path, cfg: cfg, stdin: stdin,
+		kernel: client, status: st, hz: hz,
+		logger: logger, level: level,
+		hup: hup, stopSignals: stop,
+	}
+	return s.serve(ctx)
 }
 
-// serve runs the plugin on an open kernel client k, whose status st was just
-// read, until SIGTERM, SIGINT or the end of stdin; it reloads path on
-// SIGHUP. It takes k over: k is closed (if it is an io.Closer) by the
-// loop's kernel worker when its last call returns, which on shutdown may be
-// after serve has returned.
-func serve(ctx context.Context, path string, cfg *conf.Config, stdin io.Reader, k kernel, st auditclient.Status, hz uint32, logger *slog.Logger, level *slog.LevelVar) error {
-	out, err := emit.Open(ctx, *cfg, version, logger)
+// service is what serve runs on, set up by daemon.
+type service struct {
+	path   string       // the config file, read again on SIGHUP
+	cfg    *conf.Config // as loaded from path
+	stdin  io.Reader    // auditd's record stream
+	kernel kernel       // an open client, taken over by serve
+	status auditclient.Status
+	hz     uint32 // kernel ticks per second
+	logger *slog.Logger
+	level  *slog.LevelVar
+
+	hup         <-chan os.Signal // SIGHUP: reload
+	stopSignals func()           // lets a second SIGTERM kill once shutdown starts
+}
+
+// serve runs the plugin until ctx ends (SIGTERM, SIGINT) or stdin does,
+// reloading on every signal from s.hup. It takes s.kernel over: the loop's
+// kernel worker closes it (if it is an io.Closer) when its last call
+// returns, which on shutdown may be after serve has returned.
+func (s service) serve(ctx context.Context) error {
+	logger := s.logger
+	out, err := emit.Open(ctx, *s.cfg, version, logger)
 	if err != nil {
-		closeKernel(k, logger)
+		closeKernel(s.kernel, logger)
 		return err
 	}
 	stats := new(streamStats)
-	l, err := newLoop(k, out, stats, logger, settingsOf(cfg), st, hz, time.Now)
+	l, err := newLoop(s.kernel, out, stats, logger, settingsOf(s.cfg), s.status, s.hz, time.Now)
 	if err != nil {
-		closeKernel(k, logger)
+		closeKernel(s.kernel, logger)
 		closeEmitters(context.WithoutCancel(ctx), out, logger)
 		return err
 	}
@@ -167,17 +197,11 @@ func serve(ctx context.Context, path string, cfg *conf.Config, stdin io.Reader, 
 	// cannot be interrupted, so nobody waits for it.
 	resets := make(chan resetRecord, 64)
 	stdinDone := make(chan error, 1)
-	go func() { stdinDone <- readRecords(stdin, stats, resets) }()
-
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	go func() { stdinDone <- readRecords(s.stdin, stats, resets) }()
 
 	var closing sync.WaitGroup // old emitters being closed after reloads
 	reload := func() {
-		next, err := conf.Load(path)
+		next, err := conf.Load(s.path)
 		if err != nil {
 			logger.Error("reload: keeping the running configuration", "err", err)
 			return
@@ -193,13 +217,13 @@ func serve(ctx context.Context, path string, cfg *conf.Config, stdin io.Reader, 
 			logger.Error("reload: keeping the running configuration", "err", err)
 			return
 		}
-		level.Set(next.LogLevel)
+		s.level.Set(next.LogLevel)
 		closing.Go(func() { closeEmitters(ctx, old, logger) })
-		logger.Info("configuration reloaded", "config", path)
+		logger.Info("configuration reloaded", "config", s.path)
 	}
 
-	why := l.run(ctx, resets, stdinDone, hup, reload)
-	stop() // a second SIGTERM now kills
+	why := l.run(ctx, resets, stdinDone, s.hup, reload)
+	s.stopSignals() // a second SIGTERM now kills
 	logger.Info("stopping", "why", why)
 
 	// The final reset waits for the kernel within part of the budget
