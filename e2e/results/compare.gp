@@ -4,9 +4,10 @@
 set terminal pngcairo size 960,520 font "sans,11"
 set output "results/compare.png"
 set title "Audit queue peak per 5 s interval: kernel high-water mark vs 1 s polling (20 random bursts)"
-set xlabel "interval"
+set xlabel "5 s interval (bursts in 1-20, none in the last)"
 set ylabel "records queued in the kernel"
-set key outside below horizontal
+set key top right
+set offsets 0, 0, graph 0.18, 0
 set grid ytics
 set style data histogram
 set style histogram clustered gap 1
