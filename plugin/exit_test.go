@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/audisp-backlog/audisp-backlog/emit/emittest"
+)
+
+// TestExitBlackholed: SIGTERM and the end of stdin both end the plugin
+// promptly while an OTLP export hangs on a collector that accepts and
+// never answers, because the final flush is bounded (shutdownBudget). The
+// test only detects hangs; the measured exit time is logged as a figure
+// (go test -v), against auditd 4.2's wait on reload.
+func TestExitBlackholed(t *testing.T) {
+	needAudit(t)
+	tests := []struct {
+		name string
+		stop func(p *plugin)
+		why  string
+	}{
+		{"SIGTERM", func(p *plugin) { p.cmd.Process.Signal(syscall.SIGTERM) }, "terminated"},
+		{"stdin EOF", func(p *plugin) { p.stdin.Close() }, "end of stdin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hole, err := emittest.ListenBlackhole("127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer hole.Close()
+			// otlp_timeout as long as the interval: an export hangs for
+			// the whole interval, the worst a config allows.
+			p := start(t, writeConfig(t, fmt.Sprintf(`interval = 2s
+sample_interval = 100ms
+method = sampled
+emitters = stdout, otlp
+otlp_endpoint = %s
+otlp_insecure = yes
+otlp_timeout = 2s
+`, hole.Addr())))
+			p.stderr.wait(t, "starting")
+			for _, rec := range realShaped {
+				p.stdin.Write([]byte(rec))
+			}
+			// An interval went out: its OTLP export now hangs.
+			p.stdout.wait(t, "method=sampled")
+
+			begin := time.Now()
+			tt.stop(p)
+			if err := p.exit(); err != nil {
+				t.Fatalf("exit: %v\n%s", err, p.stderr.text())
+			}
+			took := time.Since(begin)
+			p.stderr.wait(t, tt.why)
+			if hole.Accepted() == 0 {
+				t.Errorf("the plugin never connected to the blackhole")
+			}
+			if n := p.stdout.count("method=sampled"); n < 2 {
+				t.Errorf("%d intervals on stdout, want the final one too", n)
+			}
+			t.Logf("figures: exit=%q blackholed_connections=%d exit_time=%v", tt.name, hole.Accepted(), took.Round(time.Millisecond))
+		})
+	}
+}
