@@ -245,9 +245,16 @@ func closeKernel(k kernel, logger *slog.Logger) {
 	}
 }
 
-// closeEmitters closes out within the shutdown budget.
+// closeEmitters closes out within the shutdown budget, or by ctx's deadline
+// if that comes first (the final flush shares its budget with the final
+// reset). ctx's cancellation is ignored: after SIGTERM the signal context
+// is cancelled, yet emitters still get their flush.
 func closeEmitters(ctx context.Context, out emitter, logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownBudget)
+	deadline := time.Now().Add(shutdownBudget)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	if err := out.Close(ctx); err != nil {
 		logger.Warn("closing emitters", "err", err)
