@@ -37,8 +37,8 @@ func buildDir(t *testing.T) string {
 	return dir
 }
 
-// accel is the qemu accelerator chosen once per run: KVM when it boots a
-// guest, else TCG.
+// accel is the qemu accelerator, probed once per test binary (a probe can
+// take up to 20 s where KVM hangs): KVM when it boots a guest, else TCG.
 var accel struct {
 	once sync.Once
 	args []string
@@ -97,9 +97,9 @@ func runGuest(t *testing.T, kernel, initrd, scenario string, timeout time.Durati
 		if _, err := os.Stat("/dev/kvm"); err != nil {
 			return
 		}
-		b, err := qemu(filepath.Join(dir, kernelPatched), filepath.Join(dir, initrdNoPlugin), "none",
+		b, err := qemu(filepath.Join(dir, kernelPatched), filepath.Join(dir, initrdNoPlugin), "probe",
 			[]string{"-accel", "kvm", "-cpu", "host"}, 20*time.Second)
-		if err == nil && len(b.all("exit")) == 1 {
+		if exits := b.all("exit"); err == nil && len(exits) == 1 && exits[0].num("code") == 0 {
 			accel.name, accel.args = "kvm", []string{"-accel", "kvm", "-cpu", "host"}
 		} else {
 			t.Logf("KVM did not boot a guest (%v); using TCG", err)
