@@ -15,7 +15,7 @@ FUZZTIME_TEST ?= 3s
 FUZZTIME      ?= 2m
 STATICCHECK   ?= staticcheck
 
-.PHONY: all build run test unit fuzz-quick fuzz lint bench clean
+.PHONY: all build run test unit fuzz-quick fuzz lint bench clean soak
 
 all: build
 
@@ -69,3 +69,9 @@ clean:
 # Packaging (packaging/packaging.mk) and the VM end-to-end harness (e2e/e2e.mk).
 -include packaging/packaging.mk
 -include e2e/e2e.mk
+
+# Soak: the binary-level fault tests (plugin/faults_test.go) with stdin fed
+# at full speed for SOAKTIME per run instead of 3 s. Loopback only; root.
+SOAKTIME ?= 5m
+soak:
+	AUDISP_SOAK=$(SOAKTIME) $(GO) test -count=1 -run '^TestFaults$$' -timeout 0 -v ./plugin
