@@ -111,8 +111,10 @@ type heldInterval struct {
 }
 
 // loop owns the interval state, the kernel client and the emitters. All its
-// methods run on one goroutine; the stdin reader only sends it reset
-// records and bumps atomic counters.
+// methods run on one goroutine, except kernelWorker, which makes the kernel
+// calls on its own goroutine and talks to the loop only through calls and
+// replies, so the loop never waits on the kernel; the stdin reader only
+// sends it reset records and bumps atomic counters.
 type loop struct {
 	kernel kernel
 	out    emitter
