@@ -34,7 +34,7 @@ func TestNoExecNoFileWrites(t *testing.T) {
 		"os.Symlink": true, "os.Link": true, "os.Truncate": true,
 		"os.Chmod": true, "os.Chown": true, "os.Lchown": true, "os.Chtimes": true,
 		"os.StartProcess": true,
-		"syscall.Exec": true, "syscall.ForkExec": true, "syscall.StartProcess": true,
+		"syscall.Exec":    true, "syscall.ForkExec": true, "syscall.StartProcess": true,
 		"syscall.Open": true, "syscall.Creat": true, "syscall.Openat": true,
 		"unix.Exec": true, "unix.Open": true, "unix.Openat": true, "unix.Creat": true,
 	}
