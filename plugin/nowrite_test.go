@@ -27,16 +27,14 @@ func TestNoExecNoFileWrites(t *testing.T) {
 		}
 	}
 
-	forbidden := map[string]bool{
-		"os.Create": true, "os.CreateTemp": true, "os.WriteFile": true, "os.OpenFile": true,
-		"os.Mkdir": true, "os.MkdirAll": true, "os.MkdirTemp": true,
-		"os.Remove": true, "os.RemoveAll": true, "os.Rename": true,
-		"os.Symlink": true, "os.Link": true, "os.Truncate": true,
-		"os.Chmod": true, "os.Chown": true, "os.Lchown": true, "os.Chtimes": true,
-		"os.StartProcess": true,
-		"syscall.Exec":    true, "syscall.ForkExec": true, "syscall.StartProcess": true,
-		"syscall.Open": true, "syscall.Creat": true, "syscall.Openat": true,
-		"unix.Exec": true, "unix.Open": true, "unix.Openat": true, "unix.Creat": true,
+	forbidden := map[string]bool{}
+	for _, name := range strings.Fields(`
+		os.Create os.CreateTemp os.WriteFile os.OpenFile
+		os.Mkdir os.MkdirAll os.MkdirTemp os.Remove os.RemoveAll os.Rename
+		os.Symlink os.Link os.Truncate os.Chmod os.Chown os.Lchown os.Chtimes
+		os.StartProcess syscall.Exec syscall.ForkExec syscall.StartProcess
+		syscall.Open syscall.Creat syscall.Openat unix.Exec unix.Open unix.Openat unix.Creat`) {
+		forbidden[name] = true
 	}
 	var files []string
 	for _, dir := range []string{".", "../auditclient", "../conf", "../emit"} {
