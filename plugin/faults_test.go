@@ -165,6 +165,24 @@ func recordsIn(t *testing.T, line string) uint64 {
 	return n
 }
 
+// waitEOF waits until the stream has ended and every line is collected.
+func (l *lines) waitEOF(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(hangLimit)
+	for {
+		l.mu.Lock()
+		eof := l.eof
+		l.mu.Unlock()
+		if eof {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream not ended after %v", hangLimit)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // lastLine returns the last line containing substr.
 func (l *lines) lastLine(substr string) string {
 	l.mu.Lock()
@@ -435,6 +453,7 @@ func TestFaults(t *testing.T) {
 			if err := r.p.exit(); err != nil {
 				t.Fatalf("exit: %v\n%s", err, r.p.stderr.text())
 			}
+			r.p.stdout.waitEOF(t)
 			final := r.p.stdout.lastLine("method=sampled")
 			if got := recordsIn(t, final); got != r.written {
 				t.Errorf("final interval counts %d records, %d were written", got, r.written)

@@ -148,13 +148,22 @@ func start(t *testing.T, args ...string) *plugin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, _ := cmd.StdoutPipe()
-	stderr, _ := cmd.StderrPipe()
+	// Not StdoutPipe: Wait closes that pipe when the process exits, and
+	// may lose its last lines. With a writer, Wait returns only once
+	// everything written has been copied.
+	stdout, stdoutW := io.Pipe()
+	stderr, stderrW := io.Pipe()
+	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	p := &plugin{t: t, cmd: cmd, stdin: stdin, stdout: newLines(stdout), stderr: newLines(stderr), done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		stdoutW.Close() // the collectors see EOF after the last line
+		stderrW.Close()
+		p.done <- err
+	}()
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
