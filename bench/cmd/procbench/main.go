@@ -1,0 +1,228 @@
+// Command procbench measures audisp-backlog as a whole process against
+// baselines and prints the goals of issue 7 as ratios measured in the same
+// run, followed by the details, as Markdown:
+//
+//   - (a) in-process, from `go test -bench Readers ./plugin` output given
+//     with -inprocess: the plugin's reader against a newline-finding floor;
+//   - (b) `cat corpus | consumer` for wc -l, a do-nothing Go reader and the
+//     plugin: wall time and the consumer's CPU time (wait4 rusage);
+//   - (c) an auditd-like feed, one write(2) per record into a socketpair,
+//     flat out and paced: the records per second the consumer takes and
+//     its CPU as a share of a core (schedstat), the longest write stall
+//     and the consumer's VmHWM;
+//   - idle CPU time and wakeups, and the time from an interval's end to its
+//     data point at a loopback OTLP collector.
+//
+// The plugin runs with method = sampled, which never resets the kernel's
+// high-water mark: it only reads the audit status (AUDIT_GET), so it is
+// safe against a host's kernel. `make bench` builds and runs everything.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/audisp-backlog/audisp-backlog/bench/gen"
+)
+
+// consumer is a program that reads the record stream on stdin.
+type consumer struct {
+	name string
+	argv []string
+}
+
+type options struct {
+	plugin, nullreader, inprocess, dir string
+	records, rounds, feedRounds, flat  int
+	paced, idle, settle                time.Duration
+	exports                            int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.plugin, "plugin", "bin/audisp-backlog", "the plugin `binary`")
+	flag.StringVar(&o.nullreader, "nullreader", "", "the do-nothing reader `binary` (bench/cmd/nullreader)")
+	flag.StringVar(&o.inprocess, "inprocess", "", "`file` of `go test -bench Readers ./plugin` output, for (a)")
+	flag.StringVar(&o.dir, "dir", "", "work `directory` for the corpus and configs (default: a new temporary one)")
+	flag.IntVar(&o.records, "records", 1000000, "corpus lines for (b)")
+	flag.IntVar(&o.rounds, "rounds", 5, "runs of each consumer in (b)")
+	flag.IntVar(&o.feedRounds, "feed-rounds", 3, "runs of each consumer per feed in (c)")
+	flag.IntVar(&o.flat, "flat", 300000, "records per flat-out feed in (c)")
+	flag.DurationVar(&o.paced, "paced", 3*time.Second, "length of each paced feed in (c)")
+	flag.DurationVar(&o.idle, "idle", 10*time.Second, "idle window")
+	flag.DurationVar(&o.settle, "settle", 700*time.Millisecond, "time a consumer gets to start before it is measured")
+	flag.IntVar(&o.exports, "exports", 5, "exports timed at the loopback collector (after the first)")
+	flag.Parse()
+	if err := run(o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "procbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options, w io.Writer) error {
+	if o.nullreader == "" {
+		return fmt.Errorf("-nullreader is required")
+	}
+	if o.dir == "" {
+		d, err := os.MkdirTemp("", "procbench")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		o.dir = d
+	}
+	var err error
+	if o.plugin, err = filepath.Abs(o.plugin); err != nil {
+		return err
+	}
+	if o.nullreader, err = filepath.Abs(o.nullreader); err != nil {
+		return err
+	}
+	r := &report{w: w, load0: loadavg()}
+
+	if o.inprocess != "" {
+		f, err := os.Open(o.inprocess)
+		if err != nil {
+			return err
+		}
+		r.bench, err = parseBench(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", o.inprocess, err)
+		}
+	}
+
+	progress("generating a %d-line corpus", o.records)
+	corpus := filepath.Join(o.dir, "corpus")
+	f, err := os.Create(corpus)
+	if err != nil {
+		return err
+	}
+	r.corpus, err = gen.Write(f, gen.Default(o.records))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(corpus)
+	if err != nil {
+		return err
+	}
+	lines := splitLines(data)
+
+	cfg := func(name, body string) (string, error) {
+		p := filepath.Join(o.dir, name)
+		return p, os.WriteFile(p, []byte(body), 0o600)
+	}
+	const base = "method = sampled\nemitters = stdout\nlog_level = warn\n"
+	streamCfg, err := cfg("stream.conf", "interval = 60s\nsample_interval = 100ms\n"+base)
+	if err != nil {
+		return err
+	}
+	idle1sCfg, err := cfg("idle-1s.conf", "interval = 60s\nsample_interval = 1s\n"+base)
+	if err != nil {
+		return err
+	}
+	plugin := func(cfg string) []string { return []string{o.plugin, "-foreground", "-config", cfg} }
+	null := consumer{"do-nothing Go reader", []string{o.nullreader}}
+	plug := consumer{"audisp-backlog", plugin(streamCfg)}
+
+	progress("(b) cat corpus | consumer, %d rounds", o.rounds)
+	r.pipe, err = pipeBench(corpus, o.rounds, []consumer{{"wc -l", []string{"wc", "-l"}}, null, plug})
+	if err != nil {
+		return err
+	}
+
+	progress("startup and exit cost: empty input, %d rounds", o.rounds)
+	if r.empty, err = pipeBench(os.DevNull, o.rounds, []consumer{null, plug}); err != nil {
+		return err
+	}
+
+	progress("(c) socketpair feed, flat out, %d records, %d rounds", o.flat, o.feedRounds)
+	both := []consumer{null, plug}
+	if r.flat, err = feedBench(lines, o.flat, 0, 0, o.settle, o.feedRounds, both); err != nil {
+		return err
+	}
+	for _, rate := range []int{10000, 100000} {
+		progress("(c) socketpair feed at %d records/s for %v, %d rounds", rate, o.paced, o.feedRounds)
+		res, err := feedBench(lines, 0, rate, o.paced, o.settle, o.feedRounds, both)
+		if err != nil {
+			return err
+		}
+		r.paced = append(r.paced, pacedRun{rate, res})
+	}
+
+	progress("idle for %v", o.idle)
+	r.idleWindow = o.idle
+	r.idle, err = idleBench(o.idle, o.settle+300*time.Millisecond, []consumer{
+		{"audisp-backlog, sample_interval 100ms", plugin(streamCfg)},
+		{"audisp-backlog, sample_interval 1s", plugin(idle1sCfg)},
+		null,
+	})
+	if err != nil {
+		return err
+	}
+
+	progress("interval end to data point at a loopback OTLP collector, %d exports", o.exports+1)
+	if r.latency, err = latencyBench(o.plugin, o.dir, o.exports, o.settle); err != nil {
+		return err
+	}
+	r.load1 = loadavg()
+	r.print()
+	return nil
+}
+
+// progress tells the person waiting what is running.
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "procbench: "+format+"\n", args...)
+}
+
+// splitLines returns the corpus's lines, newlines included.
+func splitLines(data []byte) [][]byte {
+	var out [][]byte
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			out = append(out, data)
+			break
+		}
+		out = append(out, data[:i+1])
+		data = data[i+1:]
+	}
+	return out
+}
+
+// machine describes the host, for the record.
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	kernel := "unknown kernel"
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("%d CPUs (nproc), %s, Linux %s, %s", runtime.NumCPU(), model, kernel, runtime.Version())
+}
+
+// loadavg is the 1-minute load average, a hint of how noisy the run was.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
+}
