@@ -16,7 +16,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -200,26 +202,37 @@ func (s service) serve(ctx context.Context) error {
 	go func() { stdinDone <- readRecords(s.stdin, stats, resets) }()
 
 	var closing sync.WaitGroup // old emitters being closed after reloads
+	cur := s.cfg
 	reload := func() {
 		next, err := conf.Load(s.path)
 		if err != nil {
 			logger.Error("reload: keeping the running configuration", "err", err)
 			return
 		}
-		nextOut, err := emit.Open(ctx, *next, version, logger)
-		if err != nil {
-			logger.Error("reload: keeping the running configuration", "err", err)
-			return
+		// Reopening emitters restarts their state (DogStatsD count
+		// baselines, OTLP's running total of resets and its start
+		// time), so they are kept when their settings did not change.
+		nextOut := l.out
+		if !sameEmitters(cur, next) {
+			if nextOut, err = emit.Open(ctx, *next, version, logger); err != nil {
+				logger.Error("reload: keeping the running configuration", "err", err)
+				return
+			}
 		}
 		old, err := l.apply(settingsOf(next), nextOut)
 		if err != nil {
-			closeEmitters(ctx, nextOut, logger)
+			if nextOut != old {
+				closeEmitters(ctx, nextOut, logger)
+			}
 			logger.Error("reload: keeping the running configuration", "err", err)
 			return
 		}
+		cur = next
 		s.level.Set(next.LogLevel)
-		closing.Go(func() { closeEmitters(ctx, old, logger) })
-		logger.Info("configuration reloaded", "config", s.path)
+		if old != nextOut {
+			closing.Go(func() { closeEmitters(ctx, old, logger) })
+		}
+		logger.Info("configuration reloaded", "config", s.path, "emitters_reopened", old != nextOut)
 	}
 
 	why := l.run(ctx, resets, stdinDone, s.hup, reload)
@@ -259,4 +272,20 @@ func closeEmitters(ctx context.Context, out emitter, logger *slog.Logger) {
 	if err := out.Close(ctx); err != nil {
 		logger.Warn("closing emitters", "err", err)
 	}
+}
+
+// sameEmitters reports whether a and b configure the emitters alike: the
+// same emitters, queue and emitter settings, and the same keys left to the
+// environment.
+func sameEmitters(a, b *conf.Config) bool {
+	if !slices.Equal(a.Emitters, b.Emitters) || a.EmitQueue != b.EmitQueue ||
+		!reflect.DeepEqual(a.OTLP, b.OTLP) || !reflect.DeepEqual(a.StatsD, b.StatsD) {
+		return false
+	}
+	for _, k := range conf.Keys() {
+		if k.Section != conf.SectionGeneral && a.IsSet(k.Name) != b.IsSet(k.Name) {
+			return false
+		}
+	}
+	return true
 }

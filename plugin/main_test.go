@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
+	"github.com/audisp-backlog/audisp-backlog/conf"
 )
 
 // binary is the plugin built once for the tests that exec it.
@@ -309,4 +310,36 @@ func TestSignals(t *testing.T) {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.stderr.text())
 	}
 	p.stderr.wait(t, "stopping")
+}
+
+func TestSameEmitters(t *testing.T) {
+	parse := func(body string) *conf.Config {
+		t.Helper()
+		c, err := conf.Parse(strings.NewReader(body), "test.conf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	base := "emitters = otlp, statsd\notlp_insecure = yes\n"
+	tests := []struct {
+		name string
+		b    string
+		same bool
+	}{
+		{"identical", base, true},
+		{"loop settings only", base + "interval = 2m\nsample_interval = 1s\nlog_level = debug\nmethod = sampled\n", true},
+		{"emitter order", "emitters = statsd, otlp\notlp_insecure = yes\n", false},
+		{"emitter removed", "emitters = otlp\notlp_insecure = yes\n", false},
+		{"queue", base + "emit_queue = 4\n", false},
+		{"otlp setting", base + "otlp_compression = gzip\n", false},
+		{"statsd setting", base + "statsd_tags = env:prod\n", false},
+		{"default written out, so no longer left to the environment", base + "otlp_endpoint = localhost:4317\n", false},
+	}
+	a := parse(base)
+	for _, tt := range tests {
+		if got := sameEmitters(a, parse(tt.b)); got != tt.same {
+			t.Errorf("%s: sameEmitters = %v, want %v", tt.name, got, tt.same)
+		}
+	}
 }

@@ -81,15 +81,21 @@ func TestReloadLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer statsd.Close()
-	path := writeConfig(t, fmt.Sprintf(`interval = 1s
+	// Each reload changes emit_queue, so that it reopens the emitters
+	// (an unchanged emitter configuration keeps them).
+	body := func(i int) string {
+		return fmt.Sprintf(`interval = 1s
 sample_interval = 10ms
 method = sampled
 emitters = otlp, statsd
+emit_queue = %d
 otlp_endpoint = %s
 otlp_insecure = yes
 otlp_timeout = 1s
 statsd_address = %s
-`, otlp.Addr(), statsd.Addr()))
+`, 16+i%2, otlp.Addr(), statsd.Addr())
+	}
+	path := writeConfig(t, body(0))
 	cfg, err := conf.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -118,8 +124,11 @@ statsd_address = %s
 
 	reload := func(i int) {
 		t.Helper()
+		if err := os.WriteFile(path, []byte(body(i)), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		syscall.Kill(os.Getpid(), syscall.SIGHUP)
-		logs.waitCount(t, "configuration reloaded", i)
+		logs.waitCount(t, "emitters_reopened=true", i)
 	}
 	// Counts are compared in the same state: emitters that have
 	// exported once, so one live gRPC connection.
