@@ -60,8 +60,21 @@ lint:
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
+# Benchmarks (BENCHMARKS.md). The stdin reader's in-process benchmarks run
+# BENCH_COUNT times, the other packages' once; then procbench measures the
+# plugin as a process (cat | plugin, a socketpair feed, idle, a loopback OTLP
+# collector) against baselines and prints issue 7's goals as ratios from the
+# same run. The plugin runs with method = sampled: read-only on the host
+# kernel. Pass procbench flags in BENCH_FLAGS, e.g. BENCH_FLAGS='-idle 60s'.
+BENCH_COUNT ?= 3
+BENCH_FLAGS ?=
+
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	$(GO) build -o "$$d/" ./bench/cmd/procbench ./bench/cmd/nullreader; \
+	$(GO) test -run='^$$' -bench=. -benchmem $$($(GO) list ./... | grep -v -e '/plugin$$' -e '/e2e'); \
+	$(GO) test -run='^$$' -bench='^BenchmarkReaders$$' -count=$(BENCH_COUNT) ./plugin | tee "$$d/inprocess.txt"; \
+	"$$d/procbench" -plugin $(BIN) -nullreader "$$d/nullreader" -inprocess "$$d/inprocess.txt" -dir "$$d" $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin dist
