@@ -23,8 +23,8 @@ func TestGenerateDeterministic(t *testing.T) {
 // rely on. The exact set of resets is checked against the plugin's reader
 // in plugin/bench_test.go.
 func TestGenerateShape(t *testing.T) {
-	c := Default(300000)
-	c.ResetEvery = 5000
+	c := Default(150000)
+	c.ResetEvery = 2500
 	data, s := Generate(c)
 
 	if s.Lines != c.Records || bytes.Count(data, []byte{'\n'}) != c.Records {
@@ -42,7 +42,7 @@ func TestGenerateShape(t *testing.T) {
 	if s.LongLines == 0 || s.LongLines > s.Lines/1000 {
 		t.Errorf("%d long lines, want a few", s.LongLines)
 	}
-	// 300000 lines at one reset per 5000: about 60.
+	// 150000 lines at one reset per 2500: about 60.
 	if n := len(s.Resets); n < 20 || n > 150 {
 		t.Errorf("%d resets, want about 60", n)
 	}
