@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -404,7 +403,7 @@ func readLibauditData(b *testing.B, r io.Reader) int {
 		b.Fatal(err)
 	}
 	if n > 1000 && fields < n {
-		b.Fatal(fmt.Sprintf("only %d fields in %d records", fields, n))
+		b.Fatalf("only %d fields in %d records", fields, n)
 	}
 	return n
 }
