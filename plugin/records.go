@@ -263,7 +263,8 @@ func discardLine(br *bufio.Reader) error {
 }
 
 // readRecord handles one line. line aliases the reader's buffer and is valid
-// only until the next read.
+// only until the next read. It counts the record in stats.unpublished, which
+// readRecords publishes; a caller of its own must call stats.publish.
 func readRecord(line []byte, stats *streamStats, resets chan<- resetRecord) {
 	typ, k, ok := recordKey(line)
 	if !ok {
