@@ -16,7 +16,6 @@ import (
 
 	"github.com/audisp-backlog/audisp-backlog/emit/emittest"
 	"go.opentelemetry.io/otel"
-	metricpb "go.opentelemetry.io/proto/otlp/metrics/v1"
 )
 
 // gated is an Emitter whose Emit blocks until gate is closed (or its
@@ -198,13 +197,9 @@ func TestSetLogsStateChanges(t *testing.T) {
 
 // peakOf returns the max_depth value of an OTLP request.
 func peakOf(req emittest.Request) int64 {
-	for _, rm := range req.Metrics.GetResourceMetrics() {
-		for _, sm := range rm.GetScopeMetrics() {
-			for _, m := range sm.GetMetrics() {
-				if g, ok := m.GetData().(*metricpb.Metric_Gauge); ok && m.GetName() == nameMaxDepth {
-					return g.Gauge.GetDataPoints()[0].GetAsInt()
-				}
-			}
+	for _, p := range req.Points() {
+		if p.Metric == nameMaxDepth {
+			return p.GetAsInt()
 		}
 	}
 	return -1

@@ -9,55 +9,38 @@ import (
 	"syscall"
 	"testing"
 
-	colmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
-	metricpb "go.opentelemetry.io/proto/otlp/metrics/v1"
-
 	"github.com/audisp-backlog/audisp-backlog/emit/emittest"
 )
 
-// findMetric returns the named metric of an export request.
-func findMetric(req *colmetricpb.ExportMetricsServiceRequest, name string) *metricpb.Metric {
-	for _, rm := range req.GetResourceMetrics() {
-		for _, sm := range rm.GetScopeMetrics() {
-			for _, m := range sm.GetMetrics() {
-				if m.GetName() == name {
-					return m
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// intValue returns the value of a metric's only data point (gauge or sum)
-// with no attributes, or with attribute key=value.
-func intValue(t *testing.T, m *metricpb.Metric, key, value string) int64 {
+// value returns the value of the data point of metric name whose
+// attributes are exactly attrs (key, value pairs).
+func value(t *testing.T, req emittest.Request, name string, attrs ...string) int64 {
 	t.Helper()
-	var dps []*metricpb.NumberDataPoint
-	switch {
-	case m.GetGauge() != nil:
-		dps = m.GetGauge().GetDataPoints()
-	case m.GetSum() != nil:
-		dps = m.GetSum().GetDataPoints()
-	}
-	for _, dp := range dps {
-		attrs := dp.GetAttributes()
-		if (key == "" && len(attrs) == 0) ||
-			(len(attrs) == 1 && attrs[0].GetKey() == key && attrs[0].GetValue().GetStringValue() == value) {
-			return dp.GetAsInt()
+	for _, p := range req.Points() {
+		if p.Metric != name || len(p.Attrs) != len(attrs)/2 {
+			continue
+		}
+		match := true
+		for i := 0; i < len(attrs); i += 2 {
+			match = match && p.Attrs[attrs[i]] == attrs[i+1]
+		}
+		if match {
+			return p.GetAsInt()
 		}
 	}
-	t.Fatalf("metric %s has no data point with %s=%q: %v", m.GetName(), key, value, dps)
+	t.Fatalf("no data point of %s with attributes %q in %v", name, attrs, req.Metrics)
 	return 0
 }
 
-// sumValues adds up a sum's data points (all attribute sets).
-func sumValues(m *metricpb.Metric) int64 {
-	var n int64
-	for _, dp := range m.GetSum().GetDataPoints() {
-		n += dp.GetAsInt()
+// total adds up the data points of metric name, whatever their attributes;
+// ok is false when the request has none.
+func total(req emittest.Request, name string) (n int64, ok bool) {
+	for _, p := range req.Points() {
+		if p.Metric == name {
+			n, ok = n+p.GetAsInt(), true
+		}
 	}
-	return n
+	return n, ok
 }
 
 // TestBothEmitters runs the built plugin with OTLP/gRPC and DogStatsD at
@@ -108,19 +91,15 @@ statsd_tags = env:test
 		if err != nil {
 			t.Fatalf("waiting for an OTLP export: %v\nstderr:\n%s", err, p.stderr.text())
 		}
-		if m := findMetric(req.Metrics, "linux.audit.plugin.records"); m != nil && sumValues(m) == wantRecords {
+		if n, ok := total(req, "linux.audit.plugin.records"); ok && n == wantRecords {
 			break
 		}
 	}
-	peak := findMetric(req.Metrics, "linux.audit.backlog.max_depth")
-	if peak == nil {
-		t.Fatalf("no linux.audit.backlog.max_depth in %v", req.Metrics)
-	}
-	otlpPeak := intValue(t, peak, "method", "sampled")
-	if got := intValue(t, findMetric(req.Metrics, "linux.audit.plugin.malformed"), "", ""); got != rounds {
+	otlpPeak := value(t, req, "linux.audit.backlog.max_depth", "method", "sampled")
+	if got := value(t, req, "linux.audit.plugin.malformed"); got != rounds {
 		t.Errorf("OTLP plugin.malformed = %d, want %d", got, rounds)
 	}
-	if got := intValue(t, findMetric(req.Metrics, "linux.audit.plugin.records"), "type", "SYSCALL"); got != rounds {
+	if got := value(t, req, "linux.audit.plugin.records", "type", "SYSCALL"); got != rounds {
 		t.Errorf("OTLP plugin.records{type=SYSCALL} = %d, want %d", got, rounds)
 	}
 

@@ -92,35 +92,19 @@ func run(ctx context.Context, w io.Writer, grpcAddr, httpAddr, statsdAddr string
 	return nil
 }
 
-// points flattens an export request into one event per number data point.
+// points turns an export request into one event per number data point.
 func points(req emittest.Request) []Event {
 	var out []Event
-	for _, rm := range req.Metrics.GetResourceMetrics() {
-		for _, sm := range rm.GetScopeMetrics() {
-			for _, m := range sm.GetMetrics() {
-				var dps []*metricpb.NumberDataPoint
-				switch {
-				case m.GetGauge() != nil:
-					dps = m.GetGauge().GetDataPoints()
-				case m.GetSum() != nil:
-					dps = m.GetSum().GetDataPoints()
-				}
-				for _, dp := range dps {
-					e := Event{Ev: "otlp", Proto: req.Protocol, Name: m.GetName(),
-						MS: time.Unix(0, int64(dp.GetTimeUnixNano())).UnixMilli(), Attrs: map[string]string{}}
-					switch v := dp.GetValue().(type) {
-					case *metricpb.NumberDataPoint_AsInt:
-						e.Value = float64(v.AsInt)
-					case *metricpb.NumberDataPoint_AsDouble:
-						e.Value = v.AsDouble
-					}
-					for _, kv := range dp.GetAttributes() {
-						e.Attrs[kv.GetKey()] = kv.GetValue().GetStringValue()
-					}
-					out = append(out, e)
-				}
-			}
+	for _, p := range req.Points() {
+		e := Event{Ev: "otlp", Proto: req.Protocol, Name: p.Metric,
+			MS: time.Unix(0, int64(p.GetTimeUnixNano())).UnixMilli(), Attrs: p.Attrs}
+		switch v := p.GetValue().(type) {
+		case *metricpb.NumberDataPoint_AsInt:
+			e.Value = float64(v.AsInt)
+		case *metricpb.NumberDataPoint_AsDouble:
+			e.Value = v.AsDouble
 		}
+		out = append(out, e)
 	}
 	return out
 }
