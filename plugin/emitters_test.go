@@ -43,6 +43,23 @@ func total(req emittest.Request, name string) (n int64, ok bool) {
 	return n, ok
 }
 
+// listenCollectors starts an OTLP/gRPC receiver and a UDP statsd listener
+// on loopback, closed when the test ends.
+func listenCollectors(t *testing.T) (*emittest.OTLP, *emittest.StatsD) {
+	t.Helper()
+	otlp, err := emittest.ListenOTLPGRPC("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { otlp.Close() })
+	statsd, err := emittest.ListenStatsD("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { statsd.Close() })
+	return otlp, statsd
+}
+
 // TestBothEmitters runs the built plugin with OTLP/gRPC and DogStatsD at
 // once, against real receivers on loopback, with a scripted stdin, and
 // checks that both receive the same interval and the exact record counts.
@@ -50,16 +67,7 @@ func TestBothEmitters(t *testing.T) {
 	needAudit(t)
 	ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
 	defer cancel()
-	otlp, err := emittest.ListenOTLPGRPC("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer otlp.Close()
-	statsd, err := emittest.ListenStatsD("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer statsd.Close()
+	otlp, statsd := listenCollectors(t)
 
 	cfg := writeConfig(t, fmt.Sprintf(`interval = 1s
 sample_interval = 10ms
@@ -85,7 +93,10 @@ statsd_tags = env:test
 
 	// Intervals report what was read by their end; wait for the one that
 	// has all the records.
-	var req emittest.Request
+	var (
+		req emittest.Request
+		err error
+	)
 	for {
 		req, err = otlp.Next(ctx)
 		if err != nil {

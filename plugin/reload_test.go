@@ -15,7 +15,6 @@ import (
 
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
 	"github.com/audisp-backlog/audisp-backlog/conf"
-	"github.com/audisp-backlog/audisp-backlog/emit/emittest"
 )
 
 // steadyKernel answers every status read with the same status, as an
@@ -71,16 +70,7 @@ func settleGoroutines(t *testing.T, want int, what string) int {
 // what it was after the first, and to what it was before serve once it has
 // returned.
 func TestReloadLeaks(t *testing.T) {
-	otlp, err := emittest.ListenOTLPGRPC("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer otlp.Close()
-	statsd, err := emittest.ListenStatsD("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer statsd.Close()
+	otlp, statsd := listenCollectors(t)
 	// Each reload changes emit_queue, so that it reopens the emitters
 	// (an unchanged emitter configuration keeps them).
 	body := func(i int) string {

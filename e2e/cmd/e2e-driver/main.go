@@ -444,27 +444,26 @@ func (d *driver) hold() error {
 	return err
 }
 
-// burstScenario is scenario 1: a burst with auditd stopped, then the next
-// interval's report.
-func (d *driver) burstScenario() error {
-	if err := d.setup("5s"); err != nil {
-		return err
-	}
+// withinOneInterval runs act right after a report, so that it happens
+// inside one interval, and then waits for reports more reports (the act's
+// interval, then quiet ones). If an interval ended during act, it tries
+// again, up to three times.
+func (d *driver) withinOneInterval(wait time.Duration, reports int, act func() error) error {
 	for attempt := range 3 {
-		r0, err := d.nextReport(15 * time.Second)
+		r0, err := d.nextReport(wait)
 		if err != nil {
 			return err
 		}
 		d.event("sync", map[string]any{"report_ms": r0.MS, "attempt": attempt})
-		if _, _, err := d.stoppedBurst(5000, "burst", 100*time.Millisecond); err != nil {
+		if err := act(); err != nil {
 			return err
 		}
 		if d.pendingReports() > 0 {
-			d.event("straddled", nil) // an interval ended mid-burst; try again
+			d.event("straddled", nil) // an interval ended mid-act; try again
 			continue
 		}
-		for range 2 { // the burst's interval, then a quiet one
-			if _, err := d.nextReport(15 * time.Second); err != nil {
+		for range reports {
+			if _, err := d.nextReport(wait); err != nil {
 				return err
 			}
 		}
@@ -474,39 +473,33 @@ func (d *driver) burstScenario() error {
 	return errors.New("every attempt straddled an interval boundary")
 }
 
+// burstScenario is scenario 1: a burst with auditd stopped, then the next
+// interval's report.
+func (d *driver) burstScenario() error {
+	if err := d.setup("5s"); err != nil {
+		return err
+	}
+	return d.withinOneInterval(15*time.Second, 2, func() error {
+		_, _, err := d.stoppedBurst(5000, "burst", 100*time.Millisecond)
+		return err
+	})
+}
+
 // resetScenario is scenario 2: another tool resets the mark mid-interval.
 func (d *driver) resetScenario() error {
 	if err := d.setup("8s"); err != nil {
 		return err
 	}
-	for attempt := range 3 {
-		r0, err := d.nextReport(20 * time.Second)
-		if err != nil {
-			return err
-		}
-		d.event("sync", map[string]any{"report_ms": r0.MS, "attempt": attempt})
+	return d.withinOneInterval(20*time.Second, 2, func() error {
 		if _, _, err := d.stoppedBurst(4000, "big", 100*time.Millisecond); err != nil {
 			return err
 		}
 		if _, err := d.resetTool(); err != nil {
 			return err
 		}
-		if _, _, err := d.stoppedBurst(1500, "small", 100*time.Millisecond); err != nil {
-			return err
-		}
-		if d.pendingReports() > 0 {
-			d.event("straddled", nil)
-			continue
-		}
-		for range 2 {
-			if _, err := d.nextReport(20 * time.Second); err != nil {
-				return err
-			}
-		}
-		d.event("scenario-done", nil)
-		return nil
-	}
-	return errors.New("every attempt straddled an interval boundary")
+		_, _, err := d.stoppedBurst(1500, "small", 100*time.Millisecond)
+		return err
+	})
 }
 
 // lifecycle is scenario 3: auditd reload (SIGHUP), then auditd stop.
@@ -557,33 +550,16 @@ func (d *driver) lifecycle() error {
 }
 
 // sampled is scenario 4, on the unpatched kernel: a burst held for 300 ms
-// while auditd is stopped, so the 100 ms sampler sees it.
+// while auditd is stopped, so the 100 ms sampler sees it; then the burst's
+// interval and two quiet ones.
 func (d *driver) sampled() error {
 	if err := d.setup("4s"); err != nil {
 		return err
 	}
-	for attempt := range 3 {
-		r0, err := d.nextReport(15 * time.Second)
-		if err != nil {
-			return err
-		}
-		d.event("sync", map[string]any{"report_ms": r0.MS, "attempt": attempt})
-		if _, _, err := d.stoppedBurst(3000, "sampled", 300*time.Millisecond); err != nil {
-			return err
-		}
-		if d.pendingReports() > 0 {
-			d.event("straddled", nil)
-			continue
-		}
-		for range 3 { // the burst's interval and two quiet ones
-			if _, err := d.nextReport(15 * time.Second); err != nil {
-				return err
-			}
-		}
-		d.event("scenario-done", nil)
-		return nil
-	}
-	return errors.New("every attempt straddled an interval boundary")
+	return d.withinOneInterval(15*time.Second, 3, func() error {
+		_, _, err := d.stoppedBurst(3000, "sampled", 300*time.Millisecond)
+		return err
+	})
 }
 
 // compare is scenario 5: twenty bursts of random size at random times with
