@@ -367,3 +367,37 @@ func TestLoopKernelFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestLoopCoincidingCallIsQuiet: an interval's end that finds a sample's
+// call in flight, or a sample that finds the interval's reset in flight, is
+// an ordinary coincidence (both timers fire on the same beat): it defers or
+// skips quietly. Only a call that outlives a whole sample interval (a second
+// skipped sample) is logged as slow, and its return too.
+func TestLoopCoincidingCallIsQuiet(t *testing.T) {
+	ctx := context.Background()
+	f, gk, logs := newGatedFixture(t, kernelSet, patched)
+	gk.gateResets = true
+	f.k.acks = []ack{{old: 5}}
+
+	f.loop.requestTick(ctx, false)
+	waitFor(t, gk.entered, "the reset to reach the kernel")
+	f.loop.requestSample() // same beat as the interval's end
+	if strings.Contains(logs.String(), "has not returned yet") {
+		t.Fatalf("a single coinciding sample was logged as a slow call:\n%s", logs)
+	}
+	f.loop.requestSample() // a whole sample interval later, still in the kernel
+	if !strings.Contains(logs.String(), "has not returned yet") {
+		t.Fatalf("a call that outlived a sample interval was not logged:\n%s", logs)
+	}
+	close(gk.gate)
+	f.loop.reply(ctx, waitFor(t, f.loop.replies, "the reset's reply"))
+	if got := strings.Count(logs.String(), "has not returned yet"); got != 1 {
+		t.Errorf("slow call logged %d times, want once:\n%s", got, logs)
+	}
+	if !strings.Contains(logs.String(), "samples_skipped=2") {
+		t.Errorf("the slow call's return is not logged with its 2 skipped samples:\n%s", logs)
+	}
+	if got := f.peaks(); got != "kernel:5/1/0" {
+		t.Errorf("intervals %s, want kernel:5/1/0", got)
+	}
+}

@@ -150,7 +150,7 @@ type loop struct {
 	parked         []resetRecord    // reset records that came while our reset was in flight
 	samplesSkipped uint64           // samples skipped because a call was in flight
 	slowSkips      uint64           // of those, since the call in flight started
-	slowDue        bool             // an interval's end waited for the call in flight
+	slowLogged     bool             // the call in flight was logged as slow
 	kernelFault    string           // last kernel error, logged once per change
 	emitFault      string
 }
@@ -287,10 +287,13 @@ func (l *loop) stopKernel() {
 	l.calls = nil
 }
 
-// callSlow notes that a sample or an interval's end found a call still in
-// flight; the first time per call it says so in the log.
+// callSlow notes that a sample found a call still in flight. A sample
+// tick that merely coincides with a call (an interval's end, say) skips at
+// most one sample; a second skip means the call has outlived a whole
+// sample interval, and that is logged, once per call.
 func (l *loop) callSlow() {
-	if l.slowSkips == 0 && !l.slowDue {
+	if l.slowSkips >= 2 && !l.slowLogged {
+		l.slowLogged = true
 		l.logger.Warn("an audit netlink call has not returned yet: samples are skipped and the interval's end waits until it does (the kernel holds audit senders while its backlog is over its limit)")
 	}
 }
@@ -299,9 +302,9 @@ func (l *loop) callSlow() {
 // call is in flight is skipped and counted.
 func (l *loop) requestSample() {
 	if l.inFlight != nil {
-		l.callSlow()
 		l.slowSkips++
 		l.samplesSkipped++
+		l.callSlow()
 		return
 	}
 	l.startCall(kernelCall{kind: callSample})
@@ -314,8 +317,6 @@ func (l *loop) requestSample() {
 // ends make one.
 func (l *loop) requestTick(ctx context.Context, hold bool) {
 	if l.inFlight != nil {
-		l.callSlow()
-		l.slowDue = true
 		l.tickDue, l.tickHold = true, hold
 		return
 	}
@@ -330,10 +331,10 @@ func (l *loop) requestTick(ctx context.Context, hold bool) {
 // the deadline of a held report, or the zero time when nothing is held.
 func (l *loop) reply(ctx context.Context, r kernelReply) time.Time {
 	l.inFlight = nil
-	if l.slowSkips > 0 || l.slowDue {
+	if l.slowLogged {
 		l.logger.Info("the slow audit netlink call returned", "samples_skipped", l.slowSkips, "samples_skipped_total", l.samplesSkipped)
-		l.slowSkips, l.slowDue = 0, false
 	}
+	l.slowSkips, l.slowLogged = 0, false
 	switch r.call.kind {
 	case callSample:
 		l.sampled(r)
