@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -491,17 +492,34 @@ func TestCompare(t *testing.T) {
 	t.Logf("%d of %d intervals: 1 s polling saw less than half the exact peak", missed, len(rows))
 	table := "# interval\tend_s\tburst_records\tplugin_peak\tkernel_peak\tpoll_1s_max\n" + strings.Join(rows, "\n") + "\n"
 	t.Logf("\n%s", table)
-	if err := os.MkdirAll("results", 0o755); err != nil {
+	// Each run's figures differ a little (the bursts race auditd), so a
+	// run writes them beside the build; -update rewrites the copy under
+	// results/ that the READMEs show.
+	dir := buildDir(t)
+	if *update {
+		dir = "."
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "results"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join("results", "compare.tsv"), []byte(table), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "results", "compare.tsv"), []byte(table), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := exec.LookPath("gnuplot"); err != nil {
 		t.Logf("gnuplot not installed; no plot made")
 		return
 	}
-	if out, err := exec.Command("gnuplot", "results/compare.gp").CombinedOutput(); err != nil {
+	script, err := filepath.Abs(filepath.Join("results", "compare.gp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plot := exec.Command("gnuplot", script)
+	plot.Dir = dir
+	if out, err := plot.CombinedOutput(); err != nil {
 		t.Errorf("gnuplot: %v: %s", err, out)
 	}
+	t.Logf("table and plot written to %s", filepath.Join(dir, "results"))
 }
+
+// update makes TestCompare rewrite results/compare.tsv and compare.png.
+var update = flag.Bool("update", false, "rewrite results/compare.{tsv,png} from this run")

@@ -1,4 +1,5 @@
-# Plots results/compare.tsv (written by TestCompare): per interval, the
+# Plots results/compare.tsv (written by TestCompare: under the build dir, or
+# here with -update, i.e. make e2e-results): per interval, the
 # exact queue peak the plugin reported against the highest backlog a 1 s
 # poller saw. Run from e2e/: gnuplot results/compare.gp
 set terminal pngcairo size 960,520 font "sans,11"
