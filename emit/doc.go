@@ -23,6 +23,8 @@ Every emitter sends the same figures of an [Interval]:
 	linux.audit.plugin.resets_failed sum {reset}
 	linux.audit.plugin.emits_failed  sum {interval}
 	linux.audit.plugin.emits_dropped sum {interval}
+	linux.audit.plugin.samples_skipped       sum {sample}
+	linux.audit.plugin.reset_records_dropped sum {record}
 
 In OTLP the sums are monotonic with cumulative temporality, always (the
 exporter is given a cumulative temporality selector, so

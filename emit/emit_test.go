@@ -31,6 +31,7 @@ func firstInterval() Interval {
 		Plugin: Counters{
 			Records: 123, Types: []TypeCount{{"SYSCALL", 100}, {"CONFIG_CHANGE", 3}, {"other", 20}},
 			Malformed: 1, ResetsFailed: 2, EmitsFailed: 3, EmitsDropped: 4,
+			SamplesSkipped: 5, ResetRecordsDropped: 6,
 		},
 	}
 }
@@ -44,6 +45,7 @@ func secondInterval() Interval {
 		Plugin: Counters{
 			Records: 200, Types: []TypeCount{{"SYSCALL", 170}, {"CONFIG_CHANGE", 4}, {"other", 26}},
 			Malformed: 1, ResetsFailed: 2, EmitsFailed: 5, EmitsDropped: 4,
+			SamplesSkipped: 8, ResetRecordsDropped: 6,
 		},
 	}
 }

@@ -78,6 +78,13 @@ type Counters struct {
 	// EmitsFailed counts interval deliveries that an emitter failed;
 	// EmitsDropped those dropped because an emitter's queue was full.
 	EmitsFailed, EmitsDropped uint64
+	// SamplesSkipped counts backlog samples not taken because a kernel
+	// call was still in flight: the kernel holds audit netlink senders
+	// while the backlog is over its limit, so these mean a full queue.
+	SamplesSkipped uint64
+	// ResetRecordsDropped counts backlog_max_depth reset records the
+	// plugin could not keep for the interval loop (it was not keeping up).
+	ResetRecordsDropped uint64
 }
 
 // TypeCount is the number of records of one type.

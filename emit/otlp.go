@@ -54,6 +54,9 @@ const (
 	nameResetsFailed = "linux.audit.plugin.resets_failed"
 	nameEmitsFailed  = "linux.audit.plugin.emits_failed"
 	nameEmitsDropped = "linux.audit.plugin.emits_dropped"
+
+	nameSamplesSkipped      = "linux.audit.plugin.samples_skipped"
+	nameResetRecordsDropped = "linux.audit.plugin.reset_records_dropped"
 )
 
 // OTLP exports each interval once, as OpenTelemetry metrics, over OTLP/gRPC
@@ -95,6 +98,7 @@ type otlpInstruments struct {
 	lost, waitTime, resets                        metric.Int64ObservableCounter
 	records, malformed, resetsFailed, emitsFailed metric.Int64ObservableCounter
 	emitsDropped                                  metric.Int64ObservableCounter
+	samplesSkipped, resetRecordsDropped           metric.Int64ObservableCounter
 }
 
 // NewOTLP builds an OTLP emitter from cfg's otlp_* keys and
@@ -183,12 +187,15 @@ func (o *OTLP) instruments(version string) error {
 	in.resetsFailed = ctr(nameResetsFailed, "{reset}", "Resets or status reads of the kernel that failed.")
 	in.emitsFailed = ctr(nameEmitsFailed, "{interval}", "Interval deliveries that an emitter failed.")
 	in.emitsDropped = ctr(nameEmitsDropped, "{interval}", "Intervals dropped because an emitter's queue was full.")
+	in.samplesSkipped = ctr(nameSamplesSkipped, "{sample}", "Backlog samples skipped because the kernel held a call (its backlog was over its limit).")
+	in.resetRecordsDropped = ctr(nameResetRecordsDropped, "{record}", "backlog_max_depth reset records the plugin could not keep.")
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	_, err := m.RegisterCallback(o.observe,
 		in.maxDepth, in.size, in.mean, in.limit, in.utilization, in.lost, in.waitTime, in.resets,
-		in.records, in.malformed, in.resetsFailed, in.emitsFailed, in.emitsDropped)
+		in.records, in.malformed, in.resetsFailed, in.emitsFailed, in.emitsDropped,
+		in.samplesSkipped, in.resetRecordsDropped)
 	return err
 }
 
@@ -217,6 +224,8 @@ func (o *OTLP) observe(_ context.Context, ob metric.Observer) error {
 	ob.ObserveInt64(in.resetsFailed, clampInt64(p.ResetsFailed))
 	ob.ObserveInt64(in.emitsFailed, clampInt64(p.EmitsFailed))
 	ob.ObserveInt64(in.emitsDropped, clampInt64(p.EmitsDropped))
+	ob.ObserveInt64(in.samplesSkipped, clampInt64(p.SamplesSkipped))
+	ob.ObserveInt64(in.resetRecordsDropped, clampInt64(p.ResetRecordsDropped))
 	return nil
 }
 

@@ -63,6 +63,9 @@ func wantOTLP(iv Interval, resetsStart time.Time, resetsOwn, resetsExt int64) ma
 		nameResetsFailed: {unit: "{reset}", points: []point{s(fmt.Sprint(p.ResetsFailed), "")}},
 		nameEmitsFailed:  {unit: "{interval}", points: []point{s(fmt.Sprint(p.EmitsFailed), "")}},
 		nameEmitsDropped: {unit: "{interval}", points: []point{s(fmt.Sprint(p.EmitsDropped), "")}},
+
+		nameSamplesSkipped:      {unit: "{sample}", points: []point{s(fmt.Sprint(p.SamplesSkipped), "")}},
+		nameResetRecordsDropped: {unit: "{record}", points: []point{s(fmt.Sprint(p.ResetRecordsDropped), "")}},
 	}
 }
 

@@ -251,6 +251,8 @@ func (s *StatsD) build(b []sample, iv Interval) []sample {
 	count("plugin.resets_failed", "", "", p.ResetsFailed, pluginBase)
 	count("plugin.emits_failed", "", "", p.EmitsFailed, pluginBase)
 	count("plugin.emits_dropped", "", "", p.EmitsDropped, pluginBase)
+	count("plugin.samples_skipped", "", "", p.SamplesSkipped, pluginBase)
+	count("plugin.reset_records_dropped", "", "", p.ResetRecordsDropped, pluginBase)
 	return b
 }
 

@@ -67,6 +67,8 @@ var wantDogStatsD = [][]string{{
 	"linux.audit.plugin.resets_failed:2|c|#env:test",
 	"linux.audit.plugin.emits_failed:3|c|#env:test",
 	"linux.audit.plugin.emits_dropped:4|c|#env:test",
+	"linux.audit.plugin.samples_skipped:5|c|#env:test",
+	"linux.audit.plugin.reset_records_dropped:6|c|#env:test",
 }, {
 	"linux.audit.backlog.max_depth:17|g|#env:test,method:sampled",
 	"linux.audit.backlog.size:0|g|#env:test",
@@ -84,6 +86,8 @@ var wantDogStatsD = [][]string{{
 	"linux.audit.plugin.resets_failed:0|c|#env:test",
 	"linux.audit.plugin.emits_failed:2|c|#env:test",
 	"linux.audit.plugin.emits_dropped:0|c|#env:test",
+	"linux.audit.plugin.samples_skipped:3|c|#env:test",
+	"linux.audit.plugin.reset_records_dropped:0|c|#env:test",
 }, {
 	"linux.audit.backlog.max_depth:17|g|#env:test,method:sampled",
 	"linux.audit.backlog.size:0|g|#env:test",
@@ -101,6 +105,8 @@ var wantDogStatsD = [][]string{{
 	"linux.audit.plugin.resets_failed:0|c|#env:test",
 	"linux.audit.plugin.emits_failed:0|c|#env:test",
 	"linux.audit.plugin.emits_dropped:0|c|#env:test",
+	"linux.audit.plugin.samples_skipped:0|c|#env:test",
+	"linux.audit.plugin.reset_records_dropped:0|c|#env:test",
 }}
 
 // plainLines is want in plain statsd form: no tags, the tag's value folded
@@ -190,7 +196,7 @@ func TestStatsDReopened(t *testing.T) {
 	if err := s.Emit(t.Context(), secondInterval()); err != nil {
 		t.Fatal(err)
 	}
-	got, err := l.Lines(t.Context(), 16)
+	got, err := l.Lines(t.Context(), len(wantDogStatsD[1]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +259,7 @@ func TestStatsDServerDownThenUp(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
-			if _, err := l.Lines(ctx, 3*16); err != nil {
+			if _, err := l.Lines(ctx, 3*len(wantDogStatsD[0])); err != nil {
 				t.Errorf("the 3 intervals sent after the listener came back: %v", err)
 			}
 		})

@@ -11,7 +11,7 @@ import (
 // Stdout writes one human-readable line per interval, for `make run` and
 // for eyeballing. Its format is for people, not parsers:
 //
-//	2026-11-24T17:00:00Z method=kernel peak=4762 limit=8192 util=58.1% mean=12.3 size=0 lost=0 wait=0ms resets=1(ext 0) records=123 malformed=0 resets_failed=0 emits_failed=0 emits_dropped=0
+//	2026-11-24T17:00:00Z method=kernel peak=4762 limit=8192 util=58.1% mean=12.3 size=0 lost=0 wait=0ms resets=1(ext 0) records=123 malformed=0 resets_failed=0 emits_failed=0 emits_dropped=0 samples_skipped=0 reset_records_dropped=0
 //
 // The time is the interval's End in UTC; lost, wait, records and the other
 // counters are cumulative, resets counts the interval's own.
@@ -59,8 +59,8 @@ func (s *Stdout) Close(context.Context) error {
 func appendLine(b []byte, iv Interval) []byte {
 	p := iv.Plugin
 	b = iv.End.UTC().AppendFormat(b, time.RFC3339)
-	b = fmt.Appendf(b, " method=%s peak=%d limit=%d util=%.1f%% mean=%.1f size=%d lost=%d wait=%dms resets=%d(ext %d) records=%d malformed=%d resets_failed=%d emits_failed=%d emits_dropped=%d\n",
+	b = fmt.Appendf(b, " method=%s peak=%d limit=%d util=%.1f%% mean=%.1f size=%d lost=%d wait=%dms resets=%d(ext %d) records=%d malformed=%d resets_failed=%d emits_failed=%d emits_dropped=%d samples_skipped=%d reset_records_dropped=%d\n",
 		iv.Method, iv.Peak, iv.Limit, iv.Utilization*100, iv.Mean, iv.Size, iv.Lost, iv.WaitTime.Milliseconds(),
-		iv.Resets, iv.ExternalResets, p.Records, p.Malformed, p.ResetsFailed, p.EmitsFailed, p.EmitsDropped)
+		iv.Resets, iv.ExternalResets, p.Records, p.Malformed, p.ResetsFailed, p.EmitsFailed, p.EmitsDropped, p.SamplesSkipped, p.ResetRecordsDropped)
 	return b
 }

@@ -398,6 +398,9 @@ func TestLoopCoincidingCallIsQuiet(t *testing.T) {
 		t.Errorf("the slow call's return is not logged with its 2 skipped samples:\n%s", logs)
 	}
 	if got := f.peaks(); got != "kernel:5/1/0" {
-		t.Errorf("intervals %s, want kernel:5/1/0", got)
+		t.Fatalf("intervals %s, want kernel:5/1/0", got)
+	}
+	if got := f.out.got[0].Plugin.SamplesSkipped; got != 2 {
+		t.Errorf("reported samples_skipped = %d, want 2", got)
 	}
 }

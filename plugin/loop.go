@@ -534,6 +534,9 @@ func (l *loop) emit(ctx context.Context, iv emit.Interval) {
 		ResetsFailed: l.resetsFailed,
 		EmitsFailed:  es.Failed,
 		EmitsDropped: es.Dropped,
+
+		SamplesSkipped:      l.samplesSkipped,
+		ResetRecordsDropped: l.stats.dropped.Load(),
 	}
 	if err := l.out.Emit(ctx, iv); err != nil {
 		l.setFault(&l.emitFault, fmt.Sprintf("emit interval: %v", err))

@@ -367,6 +367,7 @@ func TestLoopFigures(t *testing.T) {
 	f.k.acks = []ack{{old: 50}}
 	f.stats.types[typeIndex["SYSCALL"]].Add(5)
 	f.stats.malformed.Add(2)
+	f.stats.dropped.Add(6)
 	f.out.stats = emit.Stats{Failed: 3, Dropped: 1}
 	f.tick(false)
 
@@ -391,6 +392,8 @@ func TestLoopFigures(t *testing.T) {
 		{"malformed", iv.Plugin.Malformed, uint64(2)},
 		{"emits failed", iv.Plugin.EmitsFailed, uint64(3)},
 		{"emits dropped", iv.Plugin.EmitsDropped, uint64(1)},
+		{"reset records dropped", iv.Plugin.ResetRecordsDropped, uint64(6)},
+		{"samples skipped", iv.Plugin.SamplesSkipped, uint64(0)},
 		{"start", iv.Start, t0.Add(time.Millisecond)},
 		{"counter start", iv.CounterStart, t0.Add(time.Millisecond)},
 		{"end after start", iv.End.After(iv.Start), true},
