@@ -60,17 +60,6 @@ var recordTypes = [...]string{
 	"LSM_ACCESS", "SOFTWARE_UPDATE",
 }
 
-// typeIndex maps a record type to its slot in recordTypes. Looking it up
-// with m[string(b)] does not allocate. The reader uses typeSlot instead,
-// which is faster.
-var typeIndex = func() map[string]int {
-	m := make(map[string]int, len(recordTypes))
-	for i, t := range recordTypes {
-		m[t] = i
-	}
-	return m
-}()
-
 // typeSlot finds a record type's slot in recordTypes, 0 ("other") for a
 // type not in the list. It is built once and only read.
 var typeSlot = newTypeTable()

@@ -9,6 +9,17 @@ import (
 	"time"
 )
 
+// typeIndex is the plain reference for the reader's typeSlot table: a
+// record type's slot in recordTypes. Tests check the fast table against it
+// and use it to name counters.
+var typeIndex = func() map[string]int {
+	m := make(map[string]int, len(recordTypes))
+	for i, t := range recordTypes {
+		m[t] = i
+	}
+	return m
+}()
+
 func TestParseResetRecord(t *testing.T) {
 	stamp := time.Unix(1700000000, 123*int64(time.Millisecond))
 	tests := []struct {
