@@ -436,9 +436,17 @@ func TestLimits(t *testing.T) {
 		if len(errs) != 2 || errs[0].Line != 1 || !strings.Contains(errs[0].Msg, "longer than 16384 bytes") || errs[1].Line != 2 {
 			t.Errorf("got %v, want line 1 too long and line 2 bad", err)
 		}
-		ok := "otlp_headers = a=" + strings.Repeat("x", MaxLineLen-len("otlp_headers = a="))
-		if c := mustParse(t, ok); len(c.OTLP.Headers["a"]) != MaxLineLen-len("otlp_headers = a=") {
-			t.Errorf("line of exactly MaxLineLen bytes not kept whole")
+		ok := "otlp_headers = a=" + strings.Repeat("x", MaxValueLen-len("a="))
+		if c := mustParse(t, ok); len(c.OTLP.Headers["a"]) != MaxValueLen-len("a=") {
+			t.Errorf("value of exactly MaxValueLen bytes not kept whole")
+		}
+		// A line within MaxLineLen whose value is too long: the value
+		// would not fit on a line once written back as "key = value".
+		tight := "otlp_headers=a=" + strings.Repeat("x", MaxLineLen-len("otlp_headers=a="))
+		_, err = parse(t, tight)
+		errs = allErrors(t, err)
+		if len(errs) != 1 || errs[0].Key != "otlp_headers" || !strings.Contains(errs[0].Msg, "value is longer than 16352 bytes") {
+			t.Errorf("got %v, want one error about the value's length", err)
 		}
 	})
 	t.Run("error count", func(t *testing.T) {
@@ -623,6 +631,16 @@ func BenchmarkParse(b *testing.B) {
 	for b.Loop() {
 		if _, err := Parse(bytes.NewReader(data), samplePath); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestValueRoom checks that every key fits in the room MaxValueLen leaves
+// on a line, so that WriteTo's "key = value" never exceeds MaxLineLen.
+func TestValueRoom(t *testing.T) {
+	for _, k := range Keys() {
+		if len(k.Name)+len(" = ")+MaxValueLen > MaxLineLen {
+			t.Errorf("key %s is too long for MaxValueLen = %d", k.Name, MaxValueLen)
 		}
 	}
 }

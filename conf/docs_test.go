@@ -149,7 +149,7 @@ may be written in any case.
 .PP
 The file must be UTF-8 text without control characters other than tabs;
 lines may end in CR LF and the file may start with a byte order mark.
-A line may hold at most ` + strconv.Itoa(MaxLineLen) + ` bytes and the file at most ` + strconv.Itoa(MaxFileSize>>20) + ` MiB.
+A line may hold at most ` + strconv.Itoa(MaxLineLen) + ` bytes, a value at most ` + strconv.Itoa(MaxValueLen) + `, and the file at most ` + strconv.Itoa(MaxFileSize>>20) + ` MiB.
 .SS Values
 .TP
 .I duration

@@ -16,6 +16,10 @@ import (
 const (
 	MaxFileSize = 1 << 20  // bytes in a configuration file
 	MaxLineLen  = 16 << 10 // bytes in one line, without its line ending
+	// MaxValueLen bytes in one value. It leaves room for the longest key
+	// and " = ", so that what WriteTo writes always parses again, even
+	// when the file wrote "key=value" on a line of MaxLineLen bytes.
+	MaxValueLen = MaxLineLen - 32
 	MaxErrors   = 50       // errors reported before parsing stops
 )
 
@@ -225,6 +229,11 @@ func (p *parser) line(n int, raw []byte) {
 		return
 	}
 	p.lines[k] = n
+	if len(v) > MaxValueLen {
+		p.bad[k] = true
+		p.errorf(n, k, "", "value is longer than %d bytes", MaxValueLen)
+		return
+	}
 	if err := key.parse(&p.cfg, v); err != nil {
 		p.bad[k] = true
 		msg := err.Error()
