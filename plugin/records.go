@@ -64,19 +64,24 @@ var recordTypes = [...]string{
 // type not in the list. It is built once and only read.
 var typeSlot = newTypeTable()
 
-// typeSlots is the size of a typeTable: a power of two well above
-// len(recordTypes), so that most lookups probe one entry.
-const typeSlots = 256
+// typeIndexBits sizes a typeTable's index: 2^11 one-byte entries for under
+// a hundred types, sparse enough that newTypeTable finds a multiplier that
+// gives every type an entry of its own in a few tries.
+const typeIndexBits = 11
 
-// typeTable is an open-addressed hash table from record type to its slot
-// in recordTypes, for the reader: a map[string]int lookup costs about a
-// third of reading a line, this a few nanoseconds.
-type typeTable [typeSlots]typeEntry
-
-type typeEntry struct {
-	key  typeKey
-	slot int // 0 marks an empty entry
+// typeTable maps a record type to its slot in recordTypes with a perfect
+// hash, for the reader: one multiply, one byte and one key loaded, one
+// comparison, and no probe loop whose length the CPU would have to guess
+// on every record. (A map[string]int lookup costs about a third of
+// reading a line.)
+type typeTable struct {
+	mul   uint64                    // the hash multiplier, chosen so that no two types share an entry
+	index [1 << typeIndexBits]uint8 // hash to slot in recordTypes; 0 is "other"
+	keys  [len(recordTypes)]typeKey // the key of each slot; keys[0] matches no type
 }
+
+// A slot must fit in a typeTable's index entry.
+var _ [255 - len(recordTypes)]struct{}
 
 // typeKey is a record type as a typeTable keys it: its length and two
 // machine words, its first 8 bytes (zero-padded) and, when it is longer
@@ -87,20 +92,39 @@ type typeKey struct {
 	n          int
 }
 
+// newTypeTable builds the table, trying multipliers from a fixed sequence
+// until one sends every listed type to an entry of its own. The search is
+// deterministic, and TestTypeSlot checks its result.
 func newTypeTable() *typeTable {
-	var t typeTable
-	for i, typ := range recordTypes {
-		if i == 0 {
-			continue // "other" is the answer for types not found
-		}
-		k := keyOf([]byte(typ))
-		h := k.hash()
-		for t[h].slot != 0 {
-			h = (h + 1) % typeSlots
-		}
-		t[h] = typeEntry{key: k, slot: i}
+	t := new(typeTable)
+	for i, typ := range recordTypes[1:] {
+		t.keys[i+1] = keyOf([]byte(typ))
 	}
-	return &t
+	seed := uint64(0x9e3779b97f4a7c15)
+	for range 1 << 16 {
+		seed += 0x9e3779b97f4a7c15 // splitmix64
+		z := (seed ^ seed>>30) * 0xbf58476d1ce4e5b9
+		z = (z ^ z>>27) * 0x94d049bb133111eb
+		t.mul = (z ^ z>>31) | 1
+		if t.fill() {
+			return t
+		}
+	}
+	panic("no perfect hash for the record types")
+}
+
+// fill fills the index with t.mul and reports whether every type got an
+// entry of its own.
+func (t *typeTable) fill() bool {
+	t.index = [len(t.index)]uint8{}
+	for i := 1; i < len(recordTypes); i++ {
+		h := t.keys[i].hash(t.mul)
+		if t.index[h] != 0 {
+			return false
+		}
+		t.index[h] = uint8(i)
+	}
+	return true
 }
 
 // keyOf returns typ's key.
@@ -117,26 +141,21 @@ func keyOf(typ []byte) typeKey {
 	return k
 }
 
-// hash picks the key's first entry in a typeTable.
-func (k typeKey) hash() uint64 {
-	return (k.head ^ k.tail*0xff51afd7ed558ccd ^ uint64(k.n)) * 0x9e3779b97f4a7c15 >> 56 % typeSlots
+// hash picks the key's entry in a typeTable's index.
+func (k typeKey) hash(mul uint64) uint64 {
+	return (k.head ^ k.tail*0xff51afd7ed558ccd ^ uint64(k.n)) * mul >> (64 - typeIndexBits)
 }
 
 // lookup returns typ's slot in recordTypes, or 0 when typ is not listed.
 func (t *typeTable) lookup(typ []byte) int { return t.find(keyOf(typ), typ) }
 
-// find is lookup with typ's key already made. The table is never full, so
-// the probe ends at an empty entry.
+// find is lookup with typ's key already made.
 func (t *typeTable) find(k typeKey, typ []byte) int {
-	for h := k.hash(); ; h = (h + 1) % typeSlots {
-		e := &t[h]
-		if e.slot == 0 {
-			return 0
-		}
-		if e.key == k && (k.n <= 16 || string(typ) == recordTypes[e.slot]) {
-			return e.slot
-		}
+	i := t.index[k.hash(t.mul)]
+	if t.keys[i] != k || k.n > 16 && string(typ) != recordTypes[i] {
+		return 0
 	}
+	return int(i)
 }
 
 // le64 reads 8 bytes little-endian; the compiler makes it one load. (It
@@ -322,7 +341,7 @@ func recordType(line []byte) (start, end int, ok bool) {
 func recordKey(line []byte) (typ []byte, k typeKey, ok bool) {
 	start := 0
 	if hasPrefix(line, "node=") {
-		sp := bytes.IndexByte(line, ' ')
+		sp := nodeEnd(line)
 		if sp <= len("node=") {
 			return nil, k, false // no space, or an empty name
 		}
@@ -351,6 +370,22 @@ func recordKey(line []byte) (typ []byte, k typeKey, ok bool) {
 		k.tail = le64(t[n-8:])
 	}
 	return t[:n], k, true
+}
+
+// nodeEnd is the index of the space that ends line's "node=NAME", or -1.
+// Host names are short: it tests 8 bytes at a time for a space, in the
+// registers, where bytes.IndexByte is a call that prepares for long input.
+func nodeEnd(line []byte) int {
+	i := len("node=")
+	for ; i+8 <= len(line); i += 8 {
+		if n := spaceIn(le64(line[i:])); n < 8 {
+			return i + n
+		}
+	}
+	if j := bytes.IndexByte(line[i:], ' '); j >= 0 {
+		return i + j
+	}
+	return -1
 }
 
 // slowKey is recordKey by way of recordType.
@@ -395,10 +430,11 @@ func splitRecord(line []byte) (node, typ, rest []byte, ok bool) {
 // prefixAudit starts the part of a record after its type.
 const prefixAudit = "msg=audit("
 
-// hasMsgAudit is hasPrefix(b, prefixAudit), as an 8- and a 2-byte
-// comparison (the compiler calls memequal for a 10-byte one).
+// hasMsgAudit is hasPrefix(b, prefixAudit), as two overlapping 8-byte
+// comparisons, each one load: the compiler calls memequal for a 10-byte
+// comparison, and for the 2-byte rest of an 8+2 split too.
 func hasMsgAudit(b []byte) bool {
-	return len(b) >= len(prefixAudit) && string(b[:8]) == prefixAudit[:8] && string(b[8:10]) == prefixAudit[8:]
+	return len(b) >= len(prefixAudit) && string(b[:8]) == "msg=audi" && string(b[2:10]) == "g=audit("
 }
 
 // hasPrefix is bytes.HasPrefix for a string prefix. With a constant prefix

@@ -143,6 +143,33 @@ func TestSplitRecord(t *testing.T) {
 	}
 }
 
+// TestHasMsgAudit checks the reader's word-wise prefix test against
+// bytes.HasPrefix: recordType and recordKey both use it, so the fuzz test
+// that compares them cannot see it go wrong.
+func TestHasMsgAudit(t *testing.T) {
+	for _, s := range []string{
+		"", "m", "msg=audit", "msg=audit(", "msg=audit(1.000:1): x", "msg=audiT(", "msg=audi((",
+		"Msg=audit(", "msg=audit)", "msg=audit(\n", "msg:audit(", "xmsg=audit(", "g=audit(xx",
+	} {
+		if got, want := hasMsgAudit([]byte(s)), strings.HasPrefix(s, prefixAudit); got != want {
+			t.Errorf("hasMsgAudit(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestNodeEnd checks the word-wise search for the space after node=NAME
+// against bytes.IndexByte, for names of every length around the word size.
+func TestNodeEnd(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		name := strings.Repeat("h", n)
+		for _, line := range []string{"node=" + name + " type=EOE", "node=" + name, "node=" + name + "\x00 "} {
+			if got, want := nodeEnd([]byte(line)), strings.IndexByte(line, ' '); got != want {
+				t.Errorf("nodeEnd(%q) = %d, want %d", line, got, want)
+			}
+		}
+	}
+}
+
 func TestParseUint(t *testing.T) {
 	tests := []struct {
 		in   string
