@@ -20,7 +20,7 @@ const (
 	// and " = ", so that what WriteTo writes always parses again, even
 	// when the file wrote "key=value" on a line of MaxLineLen bytes.
 	MaxValueLen = MaxLineLen - 32
-	MaxErrors   = 50       // errors reported before parsing stops
+	MaxErrors   = 50 // errors reported before parsing stops
 )
 
 // Error is one problem in a configuration file. Parse and Load return all
