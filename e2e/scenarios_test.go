@@ -14,10 +14,21 @@ import (
 )
 
 const (
-	// socketSlack bounds how many burst records can sit in auditd's netlink
-	// socket buffer (and one in kauditd's hands) instead of the kernel queue
-	// while auditd is stopped; measured 238 for 5000 messages.
-	socketSlack = 512
+	// burstSlack bounds how many records of a burst made while auditd is
+	// stopped leave the kernel queue (kernel/audit.c, kauditd_thread):
+	//   - those auditd's netlink socket buffer takes before it is full
+	//     (measured 222 to 238);
+	//   - once, the rest of the queue as it stood when kauditd began the
+	//     send that blocked: that send times out after 100 ms
+	//     (sk_sndtimeo = HZ / 10) and kauditd moves those records to its
+	//     retry queue, which the backlog does not count. It is the records
+	//     queued while kauditd filled the socket, so it depends on how the
+	//     burst and kauditd share the guest's one CPU (measured 314 and
+	//     330 on a loaded host). The next move comes only after kauditd has
+	//     retried the retry queue for 5 x 100 ms, after the 300 ms the
+	//     scenarios hold a burst.
+	// 1024 is twice the sum measured.
+	burstSlack = 1024
 	// quietPeak bounds the high-water mark of an interval with no burst: the
 	// records of the previous reset itself (CONFIG_CHANGE, SYSCALL, PROCTITLE)
 	// and a few more.
@@ -39,13 +50,12 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("AUDIT_GET reply: got %v bytes, want 48", got)
 		}
 		stopped, drained := b.last(t, "stopped-status"), b.last(t, "drained-status")
-		burst := b.last(t, "burst").u32("n")
-		// While auditd is stopped the queue only grows but for the few records
-		// kauditd still hands to auditd's socket, so the mark is about the backlog.
-		if m, q := stopped.u32("max_depth"), stopped.u32("backlog"); m < q || m > q+quietPeak {
-			t.Errorf("while auditd is stopped: max_depth %d, want backlog %d..%d", m, q, q+quietPeak)
+		// While auditd is stopped the queue only grows but for what kauditd
+		// moves off it (burstSlack), so the mark is about the backlog.
+		if m, q := stopped.u32("max_depth"), stopped.u32("backlog"); m < q || m > q+burstSlack {
+			t.Errorf("while auditd is stopped: max_depth %d, want backlog %d..%d", m, q, q+burstSlack)
 		}
-		checkBurstPeak(t, stopped.u32("max_depth"), burst)
+		checkBurstPeak(t, stopped.u32("max_depth"), b.last(t, "burst"))
 		if drained.u32("max_depth") != stopped.u32("max_depth") {
 			t.Errorf("after the drain: max_depth %d, want the peak %d kept", drained.u32("max_depth"), stopped.u32("max_depth"))
 		}
@@ -62,12 +72,13 @@ func TestSmoke(t *testing.T) {
 		}
 	})
 	// The scenarios hold bursts with auditd stopped for at most 300 ms; this
-	// checks the kernel keeps them queued that long (kauditd gives up on a
-	// stopped auditd after about 600 ms and moves the queue out of reach).
+	// checks the kernel keeps them queued that long but for burstSlack
+	// (kauditd gives up on a stopped auditd after about 600 ms and moves the
+	// whole queue out of reach).
 	t.Run("hold-window", func(t *testing.T) {
 		b := runGuest(t, kernelPatched, initrdNoPlugin, "hold", 2*time.Minute)
-		n := b.last(t, "burst").u32("n")
-		start := int64(b.last(t, "burst").num("ms"))
+		burst := b.last(t, "burst")
+		n, start := burst.u32("n"), int64(burst.num("ms"))
 		var held []uint32
 		for _, e := range b.all("hold-status") {
 			if int64(e.num("ms"))-start <= 300 {
@@ -79,7 +90,7 @@ func TestSmoke(t *testing.T) {
 			t.Fatalf("got %d reads within 300 ms of the burst, want at least 2", len(held))
 		}
 		for _, q := range held {
-			checkBurstPeak(t, q, n)
+			checkBurstPeak(t, q, burst)
 		}
 	})
 	t.Run("unpatched", func(t *testing.T) {
@@ -88,7 +99,7 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("AUDIT_GET reply: got %v bytes, want 44", got)
 		}
 		stopped := b.last(t, "stopped-status")
-		checkBurstPeak(t, stopped.u32("backlog"), b.last(t, "burst").u32("n"))
+		checkBurstPeak(t, stopped.u32("backlog"), b.last(t, "burst"))
 		if got := b.last(t, "external-reset").u32("old"); got != 0 {
 			t.Errorf("reset ack on the unpatched kernel: got %d, want 0", got)
 		}
@@ -98,12 +109,13 @@ func TestSmoke(t *testing.T) {
 	})
 }
 
-// checkBurstPeak checks that a burst of n messages made while auditd was
-// stopped queued all but what auditd's socket buffer took.
-func checkBurstPeak(t *testing.T, peak, n uint32) {
+// checkBurstPeak checks that a burst made while auditd was stopped queued
+// all but burstSlack of its records.
+func checkBurstPeak(t *testing.T, peak uint32, burst event) {
 	t.Helper()
-	if peak+socketSlack < n || peak > n+quietPeak {
-		t.Errorf("peak of a %d-message burst: got %d, want %d..%d", n, peak, n-socketSlack, n+quietPeak)
+	n := burst.u32("n")
+	if peak+burstSlack < n || peak > n+quietPeak {
+		t.Errorf("peak of a %d-message burst made in %v ms: got %d, want %d..%d", n, burst.num("took_ms"), peak, n-burstSlack, n+quietPeak)
 	}
 }
 
@@ -255,7 +267,7 @@ func TestBurst(t *testing.T) {
 	if old := pluginReset(t, b, got).u32("old"); old != got.value {
 		t.Errorf("interval peak over OTLP: got %d, but the plugin's reset logged old=%d", got.value, old)
 	}
-	checkBurstPeak(t, got.value, b.last(t, "burst").u32("n"))
+	checkBurstPeak(t, got.value, b.last(t, "burst"))
 	quiet := rs[1]
 	if old := pluginReset(t, b, quiet).u32("old"); quiet.value != old || quiet.value > quietPeak {
 		t.Errorf("quiet interval: got %d, want its reset's old=%d, at most %d", quiet.value, old, quietPeak)
