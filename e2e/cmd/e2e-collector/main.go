@@ -24,7 +24,7 @@ import (
 
 // Event is one line the collector prints after "@e2e ".
 type Event struct {
-	Ev    string            `json:"ev"` // "otlp", "statsd" or "collector-ready"
+	Ev    string            `json:"ev"` // "otlp", "otlp-done", "statsd" or "collector-ready"
 	Proto string            `json:"proto,omitempty"`
 	Name  string            `json:"name,omitempty"`
 	Value float64           `json:"value"`
@@ -76,6 +76,10 @@ func run(ctx context.Context, w io.Writer, grpcAddr, httpAddr, statsdAddr string
 				for _, e := range points(req) {
 					p.print(e)
 				}
+				// The driver takes a report as whole only here, so
+				// that no data point of it is still unprinted when a
+				// scenario ends and the guest powers off.
+				p.print(Event{Ev: "otlp-done", Proto: req.Protocol})
 			}
 		})
 	}

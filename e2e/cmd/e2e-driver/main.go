@@ -159,7 +159,8 @@ func pluginConfig(interval string, extra ...string) error {
 }
 
 // startCollector runs e2e-collector, copies its lines to the console and
-// passes its max_depth data points on d.reports.
+// passes each export's max_depth data point on d.reports once the whole
+// export is printed.
 func (d *driver) startCollector() error {
 	cmd := exec.Command("/bin/e2e-collector")
 	stdout, err := cmd.StdoutPipe()
@@ -175,6 +176,7 @@ func (d *driver) startCollector() error {
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		once := sync.OnceFunc(func() { close(ready) })
+		var pending *report // a max_depth data point whose export is still being printed
 		for sc.Scan() {
 			line := sc.Text()
 			d.mu.Lock()
@@ -195,7 +197,12 @@ func (d *driver) startCollector() error {
 			case e.Ev == "collector-ready":
 				once()
 			case e.Ev == "otlp" && e.Name == maxDepth:
-				d.reports <- report{Value: uint32(e.Value), Method: e.Attrs["method"], MS: e.MS, Seen: time.Now().UnixMilli()}
+				pending = &report{Value: uint32(e.Value), Method: e.Attrs["method"], MS: e.MS}
+			case e.Ev == "otlp-done" && pending != nil:
+				// Every data point of the export is on the console.
+				pending.Seen = time.Now().UnixMilli()
+				d.reports <- *pending
+				pending = nil
 			}
 		}
 	}()
