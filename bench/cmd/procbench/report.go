@@ -64,7 +64,7 @@ func (r *report) goals() []goal {
 	// (b) cat corpus | consumer.
 	wc, null, plug := r.pipe[0], r.pipe[1], r.pipe[2]
 	speed := wc.wall.Seconds() / plug.wall.Seconds()
-	g = append(g, goal{"(b) `cat | audisp-backlog` speed ÷ `cat | wc -l` (wall⁻¹)", fmt.Sprintf("%.2fx", speed), "≥ 0.7x", speed >= 0.7})
+	g = append(g, goal{"(b) `cat \\| audisp-backlog` speed ÷ `cat \\| wc -l` (wall⁻¹)", fmt.Sprintf("%.2fx", speed), "≥ 0.7x", speed >= 0.7})
 	cpu := plug.cpu.Seconds() / null.cpu.Seconds()
 	g = append(g, goal{"(b) plugin CPU ÷ do-nothing reader CPU", fmt.Sprintf("%.2fx", cpu), "≤ 1.5x", cpu <= 1.5})
 	// (c) socketpair feed.
