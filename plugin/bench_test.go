@@ -80,48 +80,53 @@ func TestTypeSlot(t *testing.T) {
 		if got := typeSlot.lookup([]byte(typ)); got != i {
 			t.Errorf("lookup(%q) = %d, want %d", typ, got, i)
 		}
+		if len(typ) < keyBytes-len(" msg=audit(") {
+			t.Errorf("type %q: a key of %d bytes would hold time stamp digits; no record of it would take the fast path", typ, keyBytes)
+		}
 	}
-	for _, typ := range []string{"", "UNKNOWN[1338]", "SYSCAL", "SYSCALLS", "syscall", "other", "EOE\x00", strings.Repeat("A", 300)} {
+	for _, typ := range []string{
+		"", "UNKNOWN[1338]", "SYSCAL", "SYSCALLS", "syscall", "other", "EOE\x00", "EOE msg",
+		"ANOM_PROMISCUOUX", "ANOM_PROMISCUOUS_", "USER_LABELED_EXPORX", strings.Repeat("A", 300),
+	} {
 		if got := typeSlot.lookup([]byte(typ)); got != 0 {
 			t.Errorf("lookup(%q) = %d (%s), want 0", typ, got, recordTypes[got])
 		}
 	}
+	if recordTypes[typeConfigChange] != "CONFIG_CHANGE" {
+		t.Errorf("typeConfigChange = %d, the slot of %s", typeConfigChange, recordTypes[typeConfigChange])
+	}
 }
 
-// FuzzRecordKey checks the reader's fast path, recordKey and find,
-// against recordType and the typeIndex map on any line.
-func FuzzRecordKey(f *testing.F) {
+// FuzzRecordSlot checks the reader's fast path, recordSlot, against
+// recordType and the typeIndex map on any line.
+func FuzzRecordSlot(f *testing.F) {
 	for _, rec := range realShaped {
 		f.Add([]byte(rec))
 	}
 	for _, typ := range recordTypes {
 		f.Add([]byte("node=n type=" + typ + " msg=audit(1.000:1): x\n"))
+		f.Add([]byte("type=" + typ + " msg=audit(1.000:1): x\n"))
 		f.Add([]byte("type=" + typ + " msg=audit("))
+		f.Add([]byte("type=" + typ + " msg=audiX(1.000:1): x\n"))
+		f.Add([]byte("type=" + typ + "X msg=audit(1.000:1): x\n"))
 	}
 	for _, line := range []string{
 		"type=A msg=audit(", "type=ABCDEFGHIJKLMNOP msg=audit(1.000:1): ", "type=ABCDEFGHIJKLMNO msg=audit(1.000:1): ",
 		"type=ABCDEFGH msg=audit(1.000:1): ", "type=ABCDEFGHI msg=audit(1.000:1): ", "type= msg=audit(1.000:1): x",
 		"type=SYSCALL msg=audi(1.000:1): x", "node= type=EOE msg=audit(1.000:1): ", "type=SYSCALL\tmsg=audit(1.000:1): x",
+		"type=ANOM_PROMISCUOUX msg=audit(1.000:1): x", "type=ANOM_PROMISCUOUS\tmsg=audit(1.000:1): x",
+		"type=EOE msg=audit(1.000:1)", "type=EOE msg=audit(",
 	} {
 		f.Add([]byte(line))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
-		typ, k, ok := recordKey(line)
+		slot, ok := recordSlot(line)
 		start, end, want := recordType(line)
 		if ok != want {
-			t.Fatalf("recordKey ok = %v, recordType ok = %v", ok, want)
+			t.Fatalf("recordSlot ok = %v, recordType ok = %v", ok, want)
 		}
-		if !ok {
-			return
-		}
-		if !bytes.Equal(typ, line[start:end]) {
-			t.Fatalf("recordKey type %q, recordType %q", typ, line[start:end])
-		}
-		if k != keyOf(typ) {
-			t.Fatalf("key %+v, want %+v", k, keyOf(typ))
-		}
-		if got, want := typeSlot.find(k, typ), typeIndex[string(typ)]; got != want {
-			t.Fatalf("find(%q) = %d, want %d", typ, got, want)
+		if ok && slot != typeIndex[string(line[start:end])] {
+			t.Fatalf("recordSlot = %d (%s), want %d for type %q", slot, recordTypes[slot], typeIndex[string(line[start:end])], line[start:end])
 		}
 	})
 }

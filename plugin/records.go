@@ -69,11 +69,20 @@ var typeSlot = newTypeTable()
 // gives every type an entry of its own in a few tries.
 const typeIndexBits = 11
 
+// keyBytes is how much of a record a typeKey holds from the start of its
+// type: 14 bytes, as much as a type of 3 bytes, the shortest listed, and
+// the " msg=audit(" that follows every type. A type of 14 bytes or less
+// and the text after it are then the same in every record of that type.
+const keyBytes = 14
+
 // typeTable maps a record type to its slot in recordTypes with a perfect
-// hash, for the reader: one multiply, one byte and one key loaded, one
-// comparison, and no probe loop whose length the CPU would have to guess
-// on every record. (A map[string]int lookup costs about a third of
-// reading a line.)
+// hash. The reader keys a record by the 14 bytes that follow "type=",
+// type and " msg=audit(" together, so it need not find where the type
+// ends first: two loads, a mask, one multiply, one byte of index and one
+// key compared, then the fixed text checked at the end the key gives. No
+// loop and no branch on the type's length, which differs from one record
+// to the next. (A map[string]int lookup costs about a third of reading a
+// line, and finding the type's end first another quarter.)
 type typeTable struct {
 	mul   uint64                    // the hash multiplier, chosen so that no two types share an entry
 	index [1 << typeIndexBits]uint8 // hash to slot in recordTypes; 0 is "other"
@@ -83,20 +92,25 @@ type typeTable struct {
 // A slot must fit in a typeTable's index entry.
 var _ [255 - len(recordTypes)]struct{}
 
-// typeKey is a record type as a typeTable keys it: its length and two
-// machine words, its first 8 bytes (zero-padded) and, when it is longer
-// than 8, its last 8, read little-endian. They hold all of a type up to 16
-// bytes long; longer types are compared byte by byte as well.
+// typeKey is a record type as a typeTable keys it: the first keyBytes of
+// the type followed by " msg=audit(", read little-endian into two machine
+// words, and the type's length. It holds all of a type of up to keyBytes
+// bytes; a longer type is compared whole as well.
 type typeKey struct {
-	head, tail uint64
-	n          int
+	lo, hi uint64
+	n      int
 }
+
+// keyHiMask keeps the bytes of a typeKey's hi word that fall within
+// keyBytes.
+const keyHiMask = 1<<(8*(keyBytes-8)) - 1
 
 // newTypeTable builds the table, trying multipliers from a fixed sequence
 // until one sends every listed type to an entry of its own. The search is
 // deterministic, and TestTypeSlot checks its result.
 func newTypeTable() *typeTable {
 	t := new(typeTable)
+	t.keys[0] = typeKey{lo: ^uint64(0), hi: ^uint64(0), n: -1} // no record's key
 	for i, typ := range recordTypes[1:] {
 		t.keys[i+1] = keyOf([]byte(typ))
 	}
@@ -118,7 +132,7 @@ func newTypeTable() *typeTable {
 func (t *typeTable) fill() bool {
 	t.index = [len(t.index)]uint8{}
 	for i := 1; i < len(recordTypes); i++ {
-		h := t.keys[i].hash(t.mul)
+		h := t.hash(t.keys[i].lo, t.keys[i].hi)
 		if t.index[h] != 0 {
 			return false
 		}
@@ -127,32 +141,23 @@ func (t *typeTable) fill() bool {
 	return true
 }
 
-// keyOf returns typ's key.
+// keyOf returns the key of type typ.
 func keyOf(typ []byte) typeKey {
 	var b [16]byte
-	copy(b[:], typ)
-	k := typeKey{head: le64(b[:]), n: len(typ)}
-	if len(typ) < 8 {
-		k.head &= 1<<(8*len(typ)) - 1
-	}
-	if len(typ) > 8 {
-		k.tail = le64(typ[len(typ)-8:])
-	}
-	return k
+	copy(b[copy(b[:], typ):], " msg=audit(")
+	return typeKey{lo: le64(b[:]), hi: le64(b[8:]) & keyHiMask, n: len(typ)}
 }
 
-// hash picks the key's entry in a typeTable's index.
-func (k typeKey) hash(mul uint64) uint64 {
-	return (k.head ^ k.tail*0xff51afd7ed558ccd ^ uint64(k.n)) * mul >> (64 - typeIndexBits)
+// hash picks a key's entry in the index.
+func (t *typeTable) hash(lo, hi uint64) uint64 {
+	return (lo ^ hi) * t.mul >> (64 - typeIndexBits)
 }
 
 // lookup returns typ's slot in recordTypes, or 0 when typ is not listed.
-func (t *typeTable) lookup(typ []byte) int { return t.find(keyOf(typ), typ) }
-
-// find is lookup with typ's key already made.
-func (t *typeTable) find(k typeKey, typ []byte) int {
-	i := t.index[k.hash(t.mul)]
-	if t.keys[i] != k || k.n > 16 && string(typ) != recordTypes[i] {
+func (t *typeTable) lookup(typ []byte) int {
+	k := keyOf(typ)
+	i := t.index[t.hash(k.lo, k.hi)]
+	if t.keys[i] != k || k.n > keyBytes && string(typ) != recordTypes[i] {
 		return 0
 	}
 	return int(i)
@@ -274,12 +279,11 @@ func discardLine(br *bufio.Reader) error {
 // only until the next read. It counts the record in stats.unpublished, which
 // readRecords publishes; a caller of its own must call stats.publish.
 func readRecord(line []byte, stats *streamStats, resets chan<- resetRecord) {
-	typ, k, ok := recordKey(line)
+	i, ok := recordSlot(line)
 	if !ok {
 		stats.malformed.Add(1)
 		return
 	}
-	i := typeSlot.find(k, typ)
 	stats.unpublished[i]++
 	if i != typeConfigChange {
 		return
@@ -300,16 +304,19 @@ func readRecord(line []byte, stats *streamStats, resets chan<- resetRecord) {
 	}
 }
 
-// typeConfigChange is the index of CONFIG_CHANGE in recordTypes.
-var typeConfigChange = typeSlot.lookup([]byte("CONFIG_CHANGE"))
+// typeConfigChange is the index of CONFIG_CHANGE in recordTypes (a
+// constant, which the reader compares with every record's slot without a
+// load; TestTypeSlot checks it).
+const typeConfigChange = 8
 
 // recordType finds the type of a record line, line[start:end], after an
 // optional "node=NAME " and "type=", and followed by " msg=audit(". ok is
 // false when the line does not have the shape of an audit record.
 //
-// It runs on every record: it compares with hasPrefix, a few loads where
-// bytes.HasPrefix is a call, and it leaves splitting out the node name and
-// the rest to splitRecord, which only the rare CONFIG_CHANGE record needs.
+// It is the reference that recordSlot, the reader's hot path, is fuzzed
+// against, and its way for lines that do not match a listed type. It
+// leaves splitting out the node name and the rest to splitRecord, which
+// only the rare CONFIG_CHANGE record needs.
 func recordType(line []byte) (start, end int, ok bool) {
 	if hasPrefix(line, "node=") {
 		sp := bytes.IndexByte(line, ' ')
@@ -333,43 +340,44 @@ func recordType(line []byte) (start, end int, ok bool) {
 	return start, end, true
 }
 
-// recordKey is recordType for the reader's hot path: it returns the type
-// and its key, and finds where the type ends in the same two 8-byte loads
-// that make the key, with bit arithmetic instead of a call or a loop whose
-// exit, at a different byte on every line, the CPU would mispredict.
-// Short lines and types of 16 bytes or more take recordType's way.
-func recordKey(line []byte) (typ []byte, k typeKey, ok bool) {
+// recordSlot finds the slot in recordTypes of a record line's type, as
+// typeSlot.lookup on what recordType finds, for the reader's hot path:
+// it looks up the 14 bytes after "type=" (see typeTable) and checks that
+// " msg=audit(" follows where the key it found says the type ends. A line
+// that does not match a listed type that way, a type not listed, a line
+// that is not a record, takes recordType's way. ok is false when the line
+// does not have the shape of an audit record.
+func recordSlot(line []byte) (slot int, ok bool) {
 	start := 0
 	if hasPrefix(line, "node=") {
 		sp := nodeEnd(line)
 		if sp <= len("node=") {
-			return nil, k, false // no space, or an empty name
+			return 0, false // no space, or an empty name
 		}
 		start = sp + 1
 	}
 	t := line[start:]
-	if !hasPrefix(t, "type=") {
-		return nil, k, false
+	if len(t) < len("type=")+16 || !hasPrefix(t, "type=") {
+		return slowSlot(line)
 	}
 	t = t[len("type="):]
-	if len(t) < 16 {
-		return slowKey(line)
+	lo, hi := le64(t), le64(t[8:])&keyHiMask
+	i := typeSlot.index[typeSlot.hash(lo, hi)]
+	k := &typeSlot.keys[i]
+	if k.lo != lo || k.hi != hi {
+		return slowSlot(line)
 	}
-	w1, w2 := le64(t), le64(t[8:])
-	n1 := spaceIn(w1)
-	n := n1 + n1>>3*spaceIn(w2) // n1 is 8 when w1 has no space
-	if n == 16 {
-		return slowKey(line) // a long type, or no space at all
+	// The key holds the first keyBytes of the type and what follows it;
+	// check what it does not hold: the rest of " msg=audit(" and, for a
+	// long type, the rest of the type.
+	n := k.n
+	if len(t) < n+len(" msg=audit(") || string(t[n:n+8]) != " msg=aud" || string(t[n+3:n+11]) != "g=audit(" {
+		return slowSlot(line)
 	}
-	if n == 0 || !hasMsgAudit(t[n+1:]) {
-		return nil, k, false
+	if n > keyBytes && string(t[:n]) != recordTypes[i] {
+		return slowSlot(line)
 	}
-	k.n = n
-	k.head = w1 & (^uint64(0) >> (64 - 8*min(n, 8)))
-	if n > 8 {
-		k.tail = le64(t[n-8:])
-	}
-	return t[:n], k, true
+	return int(i), true
 }
 
 // nodeEnd is the index of the space that ends line's "node=NAME", or -1.
@@ -388,13 +396,13 @@ func nodeEnd(line []byte) int {
 	return -1
 }
 
-// slowKey is recordKey by way of recordType.
-func slowKey(line []byte) (typ []byte, k typeKey, ok bool) {
+// slowSlot is recordSlot by way of recordType.
+func slowSlot(line []byte) (slot int, ok bool) {
 	start, end, ok := recordType(line)
 	if !ok {
-		return nil, k, false
+		return 0, false
 	}
-	return line[start:end], keyOf(line[start:end]), true
+	return typeSlot.lookup(line[start:end]), true
 }
 
 // spaceIn returns the index of the first space among the 8 bytes of w,

@@ -144,7 +144,7 @@ func TestSplitRecord(t *testing.T) {
 }
 
 // TestHasMsgAudit checks the reader's word-wise prefix test against
-// bytes.HasPrefix: recordType and recordKey both use it, so the fuzz test
+// bytes.HasPrefix: recordType and recordSlot both use it, so the fuzz test
 // that compares them cannot see it go wrong.
 func TestHasMsgAudit(t *testing.T) {
 	for _, s := range []string{
