@@ -181,23 +181,33 @@ type streamStats struct {
 	dropped   atomic.Uint64                   // reset records dropped because the loop was not keeping up
 
 	// unpublished counts the records by type that the reader has not yet
-	// added to types. Only the reader goroutine touches it: a plain
+	// added to types, and at slotMalformed the malformed lines not yet
+	// added to malformed. Only the reader goroutine touches it: a plain
 	// increment per record instead of an atomic add (a locked
 	// instruction, about a tenth of the cost of reading a record), and
 	// publish before every read of the input, so before the reader can
 	// block, and when it ends. types is therefore exact whenever the
 	// reader waits for input, and at most one read buffer (some 300
 	// records) behind while it streams flat out.
-	unpublished [len(recordTypes)]uint64
+	unpublished [slotMalformed + 1]uint64
 }
 
-// publish adds the unpublished counts to types. Only the reader calls it.
+// slotMalformed is the reader's slot for a line that is not a record, one
+// past the record types' slots in streamStats.unpublished.
+const slotMalformed = len(recordTypes)
+
+// publish adds the unpublished counts to types and malformed. Only the
+// reader calls it.
 func (s *streamStats) publish() {
-	for i, n := range s.unpublished {
+	for i, n := range s.unpublished[:slotMalformed] {
 		if n > 0 {
 			s.types[i].Add(n)
 			s.unpublished[i] = 0
 		}
+	}
+	if n := s.unpublished[slotMalformed]; n > 0 {
+		s.malformed.Add(n)
+		s.unpublished[slotMalformed] = 0
 	}
 }
 
@@ -237,20 +247,35 @@ func readRecords(r io.Reader, stats *streamStats, resets chan<- resetRecord) err
 	br := bufio.NewReaderSize(publishingReader{r, stats}, readBufferSize)
 	for {
 		line, err := br.ReadSlice('\n')
-		switch {
-		case err == nil:
-			readRecord(line, stats, resets)
-		case errors.Is(err, bufio.ErrBufferFull):
-			stats.oversized.Add(1)
-			stats.malformed.Add(1)
-			if err := discardLine(br); err != nil {
+		if err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				stats.oversized.Add(1)
+				stats.malformed.Add(1)
+				if err := discardLine(br); err != nil {
+					return endOfStream(err)
+				}
+				continue
+			}
+			if len(line) == 0 {
 				return endOfStream(err)
 			}
-		default:
-			// A last line without its newline is still a record.
-			if len(line) > 0 {
-				readRecord(line, stats, resets)
-			}
+			// A last line without its newline is still a record: count
+			// it below, then end.
+		}
+		// The work per line, written here rather than in a function of
+		// its own, which the compiler would not inline (the call cost
+		// about 4% of reading a record): a malformed line is counted
+		// like a type, and the rare CONFIG_CHANGE is handled out of line.
+		// line aliases the read buffer and is valid until the next read.
+		i, ok := recordSlot(line)
+		if !ok {
+			i = slotMalformed
+		}
+		stats.unpublished[i]++
+		if i == typeConfigChange {
+			readConfigChange(line, stats, resets)
+		}
+		if err != nil {
 			return endOfStream(err)
 		}
 	}
@@ -275,20 +300,12 @@ func discardLine(br *bufio.Reader) error {
 	}
 }
 
-// readRecord handles one line. line aliases the reader's buffer and is valid
-// only until the next read. It counts the record in stats.unpublished, which
-// readRecords publishes; a caller of its own must call stats.publish.
-func readRecord(line []byte, stats *streamStats, resets chan<- resetRecord) {
-	i, ok := recordSlot(line)
-	if !ok {
-		stats.malformed.Add(1)
-		return
-	}
-	stats.unpublished[i]++
-	if i != typeConfigChange {
-		return
-	}
-	node, _, rest, _ := splitRecord(line) // record-shaped, as recordType found
+// readConfigChange sends a CONFIG_CHANGE record to resets if it is a reset
+// of backlog_max_depth. line aliases the reader's buffer; the reader's
+// counts up to and including this record are published first, so that the
+// loop sees them with the reset.
+func readConfigChange(line []byte, stats *streamStats, resets chan<- resetRecord) {
+	node, _, rest, _ := splitRecord(line) // record-shaped, as recordSlot found
 	rec, ok := parseResetRecord(rest)
 	if !ok {
 		return // another kind of configuration change
