@@ -143,7 +143,14 @@ func (l *lines) text() string {
 // start runs the plugin in the foreground with config.
 func start(t *testing.T, args ...string) *plugin {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"-foreground"}, args...)...)
+	return startArgv(t, append([]string{binary, "-foreground"}, args...))
+}
+
+// startArgv is start with the whole command line given, for a plugin run
+// under a wrapper that execs it.
+func startArgv(t *testing.T, argv []string) *plugin {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = []string{} // as auditd starts plugins
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -41,9 +41,15 @@ func dropPrivileges() error {
 		return err
 	}
 	// Dropping from the bounding set needs CAP_SETPCAP, so it comes before
-	// the effective set is cut down.
+	// the effective set is cut down. Each drop stops the world, so a
+	// capability the bounding set lacks already (as in a container) is
+	// skipped: every thread inherited the same set, and nothing has
+	// changed it yet, so one thread's answer is every thread's.
 	for c := 0; c <= last; c++ {
 		if c == unix.CAP_AUDIT_CONTROL {
+			continue
+		}
+		if in, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, unix.PR_CAPBSET_READ, uintptr(c), 0); e == 0 && in == 0 {
 			continue
 		}
 		if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0); e != 0 && e != syscall.EINVAL {

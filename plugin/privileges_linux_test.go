@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,13 +12,33 @@ import (
 // TestPrivilegesDropped starts the plugin as root and reads every one of its
 // threads' /proc status: only CAP_AUDIT_CONTROL (bit 30) is left in the
 // effective, permitted and bounding sets, nothing in the inheritable and
-// ambient ones, and no_new_privs is set.
+// ambient ones, and no_new_privs is set. It does so with the full bounding
+// set auditd runs with, and with a container's, which the plugin trims
+// without dropping what is not there.
 func TestPrivilegesDropped(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the plugin drops capabilities only when it runs as root; this test is not root")
 	}
 	needAudit(t)
-	p := start(t, writeConfig(t, sampledConfig))
+	t.Run("full bounding set", func(t *testing.T) {
+		checkPrivilegesDropped(t, start(t, "-config", writeConfig(t, sampledConfig)))
+	})
+	t.Run("container bounding set", func(t *testing.T) {
+		setpriv, err := exec.LookPath("setpriv")
+		if err != nil {
+			t.Skip("setpriv (util-linux) is not installed")
+		}
+		// Docker's default set, plus what the plugin needs.
+		const docker = "-all,+chown,+dac_override,+fowner,+fsetid,+kill,+setgid,+setuid,+setpcap," +
+			"+net_bind_service,+net_raw,+sys_chroot,+mknod,+audit_write,+setfcap,+audit_control"
+		checkPrivilegesDropped(t, startArgv(t, []string{setpriv, "--bounding-set", docker, "--",
+			binary, "-foreground", "-config", writeConfig(t, sampledConfig)}))
+	})
+}
+
+// checkPrivilegesDropped checks the capabilities of every thread of p.
+func checkPrivilegesDropped(t *testing.T, p *plugin) {
+	t.Helper()
 	p.stderr.wait(t, "dropped every capability")
 	p.stdout.wait(t, "method=sampled") // running past its start
 
