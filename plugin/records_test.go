@@ -143,9 +143,10 @@ func TestSplitRecord(t *testing.T) {
 	}
 }
 
-// TestHasMsgAudit checks the reader's word-wise prefix test against
-// bytes.HasPrefix: recordType and recordSlot both use it, so the fuzz test
-// that compares them cannot see it go wrong.
+// TestHasMsgAudit checks the word-wise prefix test against
+// bytes.HasPrefix: recordType, the reference FuzzRecordSlot checks the
+// reader's fast path against, uses it, so that fuzz test cannot see it go
+// wrong.
 func TestHasMsgAudit(t *testing.T) {
 	for _, s := range []string{
 		"", "m", "msg=audit", "msg=audit(", "msg=audit(1.000:1): x", "msg=audiT(", "msg=audi((",
