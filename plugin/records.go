@@ -386,7 +386,9 @@ func recordSlot(line []byte) (slot int, ok bool) {
 	}
 	// The key holds the first keyBytes of the type and what follows it;
 	// check what it does not hold: the rest of " msg=audit(" and, for a
-	// long type, the rest of the type.
+	// long type, the rest of the type. The space is in the same two
+	// overlapping loads as "msg=audit(" here; hasMsgAudit after a byte
+	// test of the space measured 5% slower per record.
 	n := k.n
 	if len(t) < n+len(" msg=audit(") || string(t[n:n+8]) != " msg=aud" || string(t[n+3:n+11]) != "g=audit(" {
 		return slowSlot(line)
