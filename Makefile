@@ -74,8 +74,8 @@ BENCH_FLAGS ?=
 bench: build
 	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
 	$(GO) build -o "$$d/" ./bench/cmd/procbench ./bench/cmd/nullreader; \
-	$(GO) test -run='^$$' -bench=. -benchmem $$($(GO) list ./... | grep -v -e '/plugin$$' -e '/e2e'); \
-	$(GO) test -run='^$$' -bench='^BenchmarkReaders$$' -count=$(BENCH_COUNT) ./plugin | tee "$$d/inprocess.txt"; \
+	$(GO) test -run='^$$' -bench=. -benchmem $$($(GO) list ./... | grep -v -e '/plugin/records$$' -e '/e2e'); \
+	$(GO) test -run='^$$' -bench='^BenchmarkReaders$$' -count=$(BENCH_COUNT) ./plugin/records | tee "$$d/inprocess.txt"; \
 	"$$d/procbench" -plugin $(BIN) -nullreader "$$d/nullreader" -inprocess "$$d/inprocess.txt" -dir "$$d" $(BENCH_FLAGS)
 
 clean:

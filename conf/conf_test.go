@@ -36,6 +36,7 @@ func mustParse(t *testing.T, src string) *Config {
 func plain(c Config) Config {
 	c.File = ""
 	c.set = nil
+	c.OTLP.Given = OTLPGiven{}
 	return c
 }
 

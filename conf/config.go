@@ -30,6 +30,24 @@ const (
 	EmitterStatsD = "statsd"
 )
 
+// Values of otlp_protocol.
+const (
+	ProtocolGRPC = "grpc"
+	ProtocolHTTP = "http/protobuf"
+)
+
+// Values of otlp_compression.
+const (
+	CompressionGzip = "gzip"
+	CompressionNone = "none"
+)
+
+// Values of statsd_tag_format.
+const (
+	TagFormatDogStatsD = "dogstatsd" // tags the DogStatsD way, "|#key:value"
+	TagFormatNone      = "none"      // plain statsd: no tags, values folded into names
+)
+
 // Config is the whole configuration. The zero value is not useful; start
 // from Default.
 type Config struct {
@@ -53,15 +71,25 @@ type Config struct {
 // OTLP is the otlp_* section.
 type OTLP struct {
 	Endpoint           string            // otlp_endpoint, host:port or URL
-	Protocol           string            // otlp_protocol: "grpc" or "http/protobuf"
+	Protocol           string            // otlp_protocol: ProtocolGRPC or ProtocolHTTP
 	Insecure           bool              // otlp_insecure
 	CAFile             string            // otlp_ca_file
 	CertFile           string            // otlp_cert_file
 	KeyFile            string            // otlp_key_file
 	Headers            map[string]string // otlp_headers (may hold secrets)
-	Compression        string            // otlp_compression: "gzip" or "none"
+	Compression        string            // otlp_compression: CompressionGzip or CompressionNone
 	Timeout            time.Duration     // otlp_timeout
 	ResourceAttributes map[string]string // resource_attributes
+
+	// Given says which keys the file sets. The OTLP emitter lets the
+	// OTEL_EXPORTER_OTLP_* variables fill in only the others.
+	Given OTLPGiven
+}
+
+// OTLPGiven says which otlp_* keys a file sets, of those that the
+// OTEL_EXPORTER_OTLP_* environment can also set.
+type OTLPGiven struct {
+	Endpoint, Protocol, Insecure, Headers, Compression, Timeout bool
 }
 
 // StatsD is the statsd_* section.
@@ -69,10 +97,22 @@ type StatsD struct {
 	Address   string   // statsd_address: host:port or unix:///path
 	Namespace string   // statsd_namespace, prefixed to every metric name
 	Tags      []string // statsd_tags, each "key:value"
-	TagFormat string   // statsd_tag_format: "dogstatsd" or "none"
+	TagFormat string   // statsd_tag_format: TagFormatDogStatsD or TagFormatNone
 }
 
 // IsSet reports whether key was given explicitly in the file (as opposed to
-// taking its default). Emitters use it to let OTEL_* environment variables
-// fill in only what the file leaves unset.
+// taking its default).
 func (c *Config) IsSet(key string) bool { return c.set[key] }
+
+// SameEmitters reports whether c and o configure the emitters alike, so
+// that a reload from one to the other can keep the running emitters: the
+// same value, set in the file or not alike, for every key that configures
+// them (Key.Emitters).
+func (c *Config) SameEmitters(o *Config) bool {
+	for _, k := range Keys() {
+		if k.Emitters && (k.format(c) != k.format(o) || c.IsSet(k.Name) != o.IsSet(k.Name)) {
+			return false
+		}
+	}
+	return true
+}

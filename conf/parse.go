@@ -164,6 +164,9 @@ func Parse(r io.Reader, name string) (*Config, error) {
 	p.cfg.set = make(map[string]bool, len(p.lines))
 	for k := range p.lines {
 		p.cfg.set[k] = true
+		if g := p.key(k).given; g != nil {
+			*g(&p.cfg) = true
+		}
 	}
 	return &p.cfg, nil
 }
@@ -382,11 +385,11 @@ func (p *parser) crossCheck() {
 		if strings.EqualFold(u.Scheme, "http") && tlsFile != "" {
 			p.crossErr("otlp_endpoint", "an http:// URL turns off TLS, but %s is set %s", tlsFile, p.at(tlsFile))
 		}
-		if o.Protocol == "grpc" && good("otlp_protocol") && u.Path != "" && u.Path != "/" {
+		if o.Protocol == ProtocolGRPC && good("otlp_protocol") && u.Path != "" && u.Path != "/" {
 			p.crossErr("otlp_endpoint", "a URL path needs otlp_protocol = http/protobuf, not grpc %s", p.at("otlp_protocol"))
 		}
 	}
-	if len(c.StatsD.Tags) > 0 && c.StatsD.TagFormat == "none" && good("statsd_tag_format") {
+	if len(c.StatsD.Tags) > 0 && c.StatsD.TagFormat == TagFormatNone && good("statsd_tag_format") {
 		p.crossErr("statsd_tags", "tags cannot be sent with statsd_tag_format = none %s", p.at("statsd_tag_format"))
 	}
 }
@@ -396,7 +399,7 @@ func (p *parser) crossCheck() {
 func (p *parser) resolveDefaults() {
 	c := &p.cfg
 	set := func(k string) bool { _, ok := p.lines[k]; return ok }
-	if !set("otlp_endpoint") && c.OTLP.Protocol == "http/protobuf" {
+	if !set("otlp_endpoint") && c.OTLP.Protocol == ProtocolHTTP {
 		c.OTLP.Endpoint = "localhost:4318"
 	}
 	if !set("record_wait") && c.RecordWait > c.Interval/2 {

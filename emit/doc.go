@@ -8,41 +8,25 @@ blocks the interval loop.
 
 # Metrics
 
-Every emitter sends the same figures of an [Interval]:
+Every emitter sends the same figures of an [Interval], by ranging over one
+table, [Metrics]: name, kind, unit, attribute, description and how the
+value is taken from the interval. README.md's metric table and the
+METRICS section of audisp-backlog(8) are generated from it.
 
-	linux.audit.backlog.max_depth    gauge {record}   Peak, attribute method=kernel|sampled
-	linux.audit.backlog.size         gauge {record}   Size (backlog at the interval's end)
-	linux.audit.backlog.mean         gauge {record}   Mean
-	linux.audit.backlog.limit        gauge {record}   Limit
-	linux.audit.backlog.utilization  gauge 1          Utilization, attribute method
-	linux.audit.lost                 sum {record}     Lost, monotonic, cumulative
-	linux.audit.backlog.wait_time    sum ms           WaitTime, monotonic, cumulative
-	linux.audit.backlog.resets       sum {reset}      attribute source=own|external
-	linux.audit.plugin.records       sum {record}     per record type (attribute type), or one total
-	linux.audit.plugin.malformed     sum {record}
-	linux.audit.plugin.resets_failed sum {reset}
-	linux.audit.plugin.emits_failed  sum {interval}
-	linux.audit.plugin.emits_dropped sum {interval}
-	linux.audit.plugin.samples_skipped       sum {sample}
-	linux.audit.plugin.reset_records_dropped sum {record}
-
-In OTLP the sums are monotonic with cumulative temporality, always (the
+In OTLP, gauges are gauges whose points have StartTime = Interval.Start;
+counters are monotonic sums with cumulative temporality, always (the
 exporter is given a cumulative temporality selector, so
-OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE does not apply). Their
-StartTime is Interval.CounterStart, except backlog.resets: that is a running
-total the OTLP emitter keeps from the Start of the first interval it
-exported, and which restarts (with a new StartTime) when the emitter is
-reopened. Gauge points have StartTime = Interval.Start; every point has
-Time = Interval.End. plugin.records has one point per entry of
-Counters.Types when the loop gives them (they add up to Records), else one
-point without attributes.
+OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE does not apply), whose
+points have StartTime = Interval.CounterStart. Every point has Time =
+Interval.End. plugin.records has one point per entry of Counters.Types
+when the loop gives them (they add up to Records), else one point without
+attributes.
 
 In statsd the names lose their "linux.audit." prefix and get
 statsd_namespace instead (by default "linux.audit.", so they read the
-same). Gauges are sent as gauges, the sums as counts of their increase
-since the previous interval (see [StatsD]), backlog.resets as the
-interval's own resets. With statsd_tag_format = dogstatsd an attribute is a
-tag:
+same). Gauges are sent as gauges, counters as counts of their increase
+since the previous interval (see [StatsD]). With statsd_tag_format =
+dogstatsd an attribute is a tag:
 
 	linux.audit.backlog.max_depth:4762|g|#method:kernel
 	linux.audit.backlog.resets:1|c|#source:own
@@ -108,8 +92,9 @@ cannot turn it on).
 # Errors
 
 OpenTelemetry's own errors and log messages go to the plugin's logger:
-[Open] sets otel's error handler and logger, which are process-wide. A
-failing delivery is counted in [Stats] and logged when an emitter starts
-failing and when it recovers, not once per interval.
+the plugin calls [RouteOTelLogs] once at start, which sets otel's error
+handler and logger, both process-wide. A failing delivery is counted in
+[Stats] and logged when an emitter starts failing and when it recovers,
+not once per interval.
 */
 package emit

@@ -2,26 +2,31 @@ package emit
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
-// Method says how an interval's peak was measured.
+// ErrClosed is returned by Emit once an emitter is closed.
+var ErrClosed = errors.New("emitter closed")
+
+// Method says how an interval's peak was measured. It is the `method`
+// attribute (OTLP) or tag (DogStatsD) of the peak.
 type Method string
 
-// The two measuring methods. They are reported as the `method` attribute
-// (OTLP) or tag (DogStatsD) of the peak.
+// The measuring methods.
 const (
 	// MethodKernel: the peak is the kernel's own high-water mark
 	// (backlog_max_depth), read and zeroed by AUDIT_SET; it misses nothing.
 	MethodKernel Method = "kernel"
-	// MethodSampled: the kernel lacks backlog_max_depth, so the peak is the
-	// highest backlog seen by polling AUDIT_GET every sample_interval; bursts
-	// shorter than that can be missed.
+	// MethodSampled: the peak is the highest backlog seen by polling
+	// AUDIT_GET every sample_interval; bursts shorter than that can be
+	// missed.
 	MethodSampled Method = "sampled"
 )
 
 // Interval is one reporting interval's figures. The interval loop computes
-// every value; emitters only format and send them.
+// every value; emitters only format and send them, each by ranging over
+// [Metrics].
 //
 // Cumulative fields count from CounterStart (kernel counters: from boot or
 // from their last reset by an administrator; plugin counters: from the
@@ -39,9 +44,6 @@ type Interval struct {
 	// Peak is the highest backlog depth (records queued in the kernel) in
 	// the interval.
 	Peak uint32
-	// Resets counts the resets of the high-water mark in the interval: the
-	// plugin's own and, of those, ExternalResets made by other tools.
-	Resets, ExternalResets int
 	// Size is the backlog at the end of the interval (the last AUDIT_GET).
 	Size uint32
 	// Mean is the mean of the backlog samples taken in the interval, and
@@ -58,6 +60,11 @@ type Interval struct {
 	// WaitTime is the kernel's cumulative backlog_wait_time_actual: time
 	// that audited tasks spent waiting for room in a full queue.
 	WaitTime time.Duration
+
+	// OwnResets and ExternalResets count the resets of the high-water
+	// mark since CounterStart: the plugin's own, and those other tools
+	// made (seen from their CONFIG_CHANGE records).
+	OwnResets, ExternalResets uint64
 
 	// Plugin holds the plugin's own cumulative counters.
 	Plugin Counters
@@ -79,8 +86,7 @@ type Counters struct {
 	// EmitsDropped those dropped because an emitter's queue was full.
 	EmitsFailed, EmitsDropped uint64
 	// SamplesSkipped counts backlog samples not taken because a kernel
-	// call was still in flight: the kernel holds audit netlink senders
-	// while the backlog is over its limit, so these mean a full queue.
+	// call was still in flight.
 	SamplesSkipped uint64
 	// ResetRecordsDropped counts backlog_max_depth reset records the
 	// plugin could not keep for the interval loop (it was not keeping up).
@@ -98,6 +104,7 @@ type Emitter interface {
 	// Emit sends one interval. It must honour ctx's deadline.
 	Emit(ctx context.Context, iv Interval) error
 	// Close flushes what is pending and releases the emitter, within ctx's
-	// deadline. Emit after Close returns an error.
+	// deadline. Emit after Close returns ErrClosed; a second Close does
+	// nothing and returns nil.
 	Close(ctx context.Context) error
 }

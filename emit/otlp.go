@@ -26,12 +26,6 @@ import (
 	"google.golang.org/grpc/credentials"
 )
 
-// OTLP protocols, the values of otlp_protocol.
-const (
-	ProtocolGRPC = "grpc"
-	ProtocolHTTP = "http/protobuf"
-)
-
 // defaultOTLPTimeout bounds one export when the configuration gives no
 // positive otlp_timeout.
 const defaultOTLPTimeout = 10 * time.Second
@@ -39,38 +33,16 @@ const defaultOTLPTimeout = 10 * time.Second
 // scopeName is the instrumentation scope of every metric.
 const scopeName = "github.com/audisp-backlog/audisp-backlog/emit"
 
-// Metric names, units and descriptions (the metric reference).
-const (
-	nameMaxDepth     = "linux.audit.backlog.max_depth"
-	nameSize         = "linux.audit.backlog.size"
-	nameMean         = "linux.audit.backlog.mean"
-	nameLimit        = "linux.audit.backlog.limit"
-	nameUtilization  = "linux.audit.backlog.utilization"
-	nameLost         = "linux.audit.lost"
-	nameWaitTime     = "linux.audit.backlog.wait_time"
-	nameResets       = "linux.audit.backlog.resets"
-	nameRecords      = "linux.audit.plugin.records"
-	nameMalformed    = "linux.audit.plugin.malformed"
-	nameResetsFailed = "linux.audit.plugin.resets_failed"
-	nameEmitsFailed  = "linux.audit.plugin.emits_failed"
-	nameEmitsDropped = "linux.audit.plugin.emits_dropped"
-
-	nameSamplesSkipped      = "linux.audit.plugin.samples_skipped"
-	nameResetRecordsDropped = "linux.audit.plugin.reset_records_dropped"
-)
-
 // OTLP exports each interval once, as OpenTelemetry metrics, over OTLP/gRPC
 // or OTLP/HTTP. It collects from an SDK MeterProvider through a
 // ManualReader when Emit is called, and at no other time: there is no
 // PeriodicReader and no timer.
 //
-// Gauges (max_depth, size, mean, limit, utilization) are observable gauges
-// that report only the interval being emitted, so nothing stale is
-// re-exported. Their data points carry StartTime = Interval.Start and
-// Time = Interval.End. Cumulative sums (lost, wait_time, plugin counters)
-// carry StartTime = Interval.CounterStart. backlog.resets is a cumulative
-// sum of a running total this emitter keeps from the first interval it
-// sees (its StartTime), split by source=own|external.
+// Every metric of [Metrics] is an observable instrument that reports only
+// the interval being emitted, so nothing stale is re-exported: gauges as
+// gauges, with StartTime = Interval.Start; counters as monotonic sums with
+// cumulative temporality, with StartTime = Interval.CounterStart. Every
+// point has Time = Interval.End.
 type OTLP struct {
 	protocol string
 	target   string // endpoint as configured, or where it comes from
@@ -78,41 +50,30 @@ type OTLP struct {
 	reader   *sdkmetric.ManualReader
 	provider *sdkmetric.MeterProvider
 	exporter sdkmetric.Exporter
-	inst     otlpInstruments
+	inst     []metric.Observable // one per entry of metrics
 
 	mu     sync.Mutex
 	closed bool
 	// cur is the interval being emitted, read by the observe callback,
 	// which runs inside reader.Collect called from Emit with mu held.
-	cur         Interval
-	resetsStart time.Time
-	resetsOwn   int64
-	resetsExt   int64
+	cur    Interval
+	points []Point // scratch for observe
 }
 
 var _ Emitter = (*OTLP)(nil)
 
-type otlpInstruments struct {
-	maxDepth, size, limit                         metric.Int64ObservableGauge
-	mean, utilization                             metric.Float64ObservableGauge
-	lost, waitTime, resets                        metric.Int64ObservableCounter
-	records, malformed, resetsFailed, emitsFailed metric.Int64ObservableCounter
-	emitsDropped                                  metric.Int64ObservableCounter
-	samplesSkipped, resetRecordsDropped           metric.Int64ObservableCounter
-}
-
-// NewOTLP builds an OTLP emitter from cfg's otlp_* keys and
+// NewOTLP builds an OTLP emitter from the otlp_* keys and
 // resource_attributes. version becomes service.version. Keys given in the
-// file (cfg.IsSet) become explicit exporter options, which beat
+// file (c.Given) become explicit exporter options, which beat
 // OTEL_EXPORTER_OTLP_* variables; the environment fills in only what the
 // file leaves unset (see the package documentation). No connection is
 // made until the first Emit or Check.
-func NewOTLP(ctx context.Context, cfg conf.Config, version string) (*OTLP, error) {
-	return newOTLP(ctx, cfg.OTLP, cfg.IsSet, os.Getenv, version)
+func NewOTLP(ctx context.Context, c conf.OTLP, version string) (*OTLP, error) {
+	return newOTLP(ctx, c, os.Getenv, version)
 }
 
-func newOTLP(ctx context.Context, c conf.OTLP, isSet func(string) bool, getenv func(string) string, version string) (*OTLP, error) {
-	protocol := otlpProtocol(c, isSet, getenv)
+func newOTLP(ctx context.Context, c conf.OTLP, getenv func(string) string, version string) (*OTLP, error) {
+	protocol := otlpProtocol(c, getenv)
 	tlsCfg, err := otlpTLS(c)
 	if err != nil {
 		return nil, fmt.Errorf("otlp: %w", err)
@@ -123,22 +84,22 @@ func newOTLP(ctx context.Context, c conf.OTLP, isSet func(string) bool, getenv f
 	}
 	var exp sdkmetric.Exporter
 	switch protocol {
-	case ProtocolGRPC:
-		exp, err = otlpmetricgrpc.New(ctx, grpcOptions(c, isSet, tlsCfg)...)
-	case ProtocolHTTP:
+	case conf.ProtocolGRPC:
+		exp, err = otlpmetricgrpc.New(ctx, grpcOptions(c, tlsCfg)...)
+	case conf.ProtocolHTTP:
 		var opts []otlpmetrichttp.Option
-		opts, err = httpOptions(c, isSet, tlsCfg)
+		opts, err = httpOptions(c, tlsCfg)
 		if err == nil {
 			exp, err = otlpmetrichttp.New(ctx, opts...)
 		}
 	default:
-		return nil, fmt.Errorf("otlp: protocol %q: want %s or %s", protocol, ProtocolGRPC, ProtocolHTTP)
+		return nil, fmt.Errorf("otlp: protocol %q: want %s or %s", protocol, conf.ProtocolGRPC, conf.ProtocolHTTP)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("otlp: %s exporter: %w", protocol, err)
 	}
 	target := c.Endpoint
-	if !isSet("otlp_endpoint") {
+	if !c.Given.Endpoint {
 		target = "(OTEL_EXPORTER_OTLP_ENDPOINT or the exporter's default)"
 	}
 	o := &OTLP{
@@ -157,75 +118,49 @@ func newOTLP(ctx context.Context, c conf.OTLP, isSet func(string) bool, getenv f
 
 func (o *OTLP) instruments(version string) error {
 	m := o.provider.Meter(scopeName, metric.WithInstrumentationVersion(version))
+	o.inst = make([]metric.Observable, len(metrics))
 	var errs []error
-	i64g := func(name, unit, desc string) metric.Int64ObservableGauge {
-		g, err := m.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
+	for i, mt := range metrics {
+		unit, desc := metric.WithUnit(mt.Unit), metric.WithDescription(mt.Description)
+		var err error
+		switch {
+		case mt.Kind == Gauge && mt.Float:
+			o.inst[i], err = m.Float64ObservableGauge(mt.Name, unit, desc)
+		case mt.Kind == Gauge:
+			o.inst[i], err = m.Int64ObservableGauge(mt.Name, unit, desc)
+		case mt.Float:
+			o.inst[i], err = m.Float64ObservableCounter(mt.Name, unit, desc)
+		default:
+			o.inst[i], err = m.Int64ObservableCounter(mt.Name, unit, desc)
+		}
 		errs = append(errs, err)
-		return g
 	}
-	f64g := func(name, unit, desc string) metric.Float64ObservableGauge {
-		g, err := m.Float64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
-		errs = append(errs, err)
-		return g
-	}
-	ctr := func(name, unit, desc string) metric.Int64ObservableCounter {
-		c, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
-		errs = append(errs, err)
-		return c
-	}
-	in := &o.inst
-	in.maxDepth = i64g(nameMaxDepth, "{record}", "Highest depth of the kernel's audit backlog in the interval.")
-	in.size = i64g(nameSize, "{record}", "Depth of the kernel's audit backlog at the end of the interval.")
-	in.mean = f64g(nameMean, "{record}", "Mean of the backlog depths sampled in the interval.")
-	in.limit = i64g(nameLimit, "{record}", "The kernel's backlog_limit; 0 means unlimited.")
-	in.utilization = f64g(nameUtilization, "1", "Interval peak divided by backlog_limit.")
-	in.lost = ctr(nameLost, "{record}", "Audit records the kernel dropped.")
-	in.waitTime = ctr(nameWaitTime, "ms", "Time audited tasks waited for room in a full backlog (backlog_wait_time_actual).")
-	in.resets = ctr(nameResets, "{reset}", "Resets of the backlog high-water mark, by source.")
-	in.records = ctr(nameRecords, "{record}", "Records the plugin read from auditd, by type.")
-	in.malformed = ctr(nameMalformed, "{record}", "Lines the plugin skipped as malformed or oversized.")
-	in.resetsFailed = ctr(nameResetsFailed, "{reset}", "Resets or status reads of the kernel that failed.")
-	in.emitsFailed = ctr(nameEmitsFailed, "{interval}", "Interval deliveries that an emitter failed.")
-	in.emitsDropped = ctr(nameEmitsDropped, "{interval}", "Intervals dropped because an emitter's queue was full.")
-	in.samplesSkipped = ctr(nameSamplesSkipped, "{sample}", "Backlog samples skipped because the kernel held a call (its backlog was over its limit).")
-	in.resetRecordsDropped = ctr(nameResetRecordsDropped, "{record}", "backlog_max_depth reset records the plugin could not keep.")
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	_, err := m.RegisterCallback(o.observe,
-		in.maxDepth, in.size, in.mean, in.limit, in.utilization, in.lost, in.waitTime, in.resets,
-		in.records, in.malformed, in.resetsFailed, in.emitsFailed, in.emitsDropped,
-		in.samplesSkipped, in.resetRecordsDropped)
+	_, err := m.RegisterCallback(o.observe, o.inst...)
 	return err
 }
 
 // observe reports o.cur. It runs inside reader.Collect, called by Emit with
 // o.mu held.
 func (o *OTLP) observe(_ context.Context, ob metric.Observer) error {
-	iv, in := &o.cur, &o.inst
-	method := metric.WithAttributes(attribute.String("method", string(iv.Method)))
-	ob.ObserveInt64(in.maxDepth, int64(iv.Peak), method)
-	ob.ObserveInt64(in.size, int64(iv.Size))
-	ob.ObserveFloat64(in.mean, iv.Mean)
-	ob.ObserveInt64(in.limit, int64(iv.Limit))
-	ob.ObserveFloat64(in.utilization, iv.Utilization, method)
-	ob.ObserveInt64(in.lost, clampInt64(iv.Lost))
-	ob.ObserveInt64(in.waitTime, iv.WaitTime.Milliseconds())
-	ob.ObserveInt64(in.resets, o.resetsOwn, metric.WithAttributes(attribute.String("source", "own")))
-	ob.ObserveInt64(in.resets, o.resetsExt, metric.WithAttributes(attribute.String("source", "external")))
-	p := &iv.Plugin
-	if len(p.Types) == 0 {
-		ob.ObserveInt64(in.records, clampInt64(p.Records))
+	for i := range metrics {
+		mt := &metrics[i]
+		o.points = mt.Points(&o.cur, o.points[:0])
+		for _, p := range o.points {
+			var opts []metric.ObserveOption
+			if mt.Attr != "" && p.Attr != "" {
+				opts = append(opts, metric.WithAttributes(attribute.String(mt.Attr, p.Attr)))
+			}
+			switch inst := o.inst[i].(type) {
+			case metric.Int64Observable:
+				ob.ObserveInt64(inst, p.Int, opts...)
+			case metric.Float64Observable:
+				ob.ObserveFloat64(inst, p.Float, opts...)
+			}
+		}
 	}
-	for _, t := range p.Types {
-		ob.ObserveInt64(in.records, clampInt64(t.Count), metric.WithAttributes(attribute.String("type", t.Type)))
-	}
-	ob.ObserveInt64(in.malformed, clampInt64(p.Malformed))
-	ob.ObserveInt64(in.resetsFailed, clampInt64(p.ResetsFailed))
-	ob.ObserveInt64(in.emitsFailed, clampInt64(p.EmitsFailed))
-	ob.ObserveInt64(in.emitsDropped, clampInt64(p.EmitsDropped))
-	ob.ObserveInt64(in.samplesSkipped, clampInt64(p.SamplesSkipped))
-	ob.ObserveInt64(in.resetRecordsDropped, clampInt64(p.ResetRecordsDropped))
 	return nil
 }
 
@@ -236,17 +171,12 @@ func (o *OTLP) Emit(ctx context.Context, iv Interval) error {
 	if o.closed {
 		return ErrClosed
 	}
-	if o.resetsStart.IsZero() {
-		o.resetsStart = iv.Start
-	}
-	o.resetsOwn += int64(iv.Resets - iv.ExternalResets)
-	o.resetsExt += int64(iv.ExternalResets)
 	o.cur = iv
 	var rm metricdata.ResourceMetrics
 	if err := o.reader.Collect(ctx, &rm); err != nil {
 		return fmt.Errorf("otlp: collect: %w", err)
 	}
-	stamp(&rm, iv, o.resetsStart)
+	stamp(&rm, iv)
 	if err := o.exporter.Export(ctx, &rm); err != nil {
 		return fmt.Errorf("otlp: export to %s: %w", o.target, err)
 	}
@@ -255,23 +185,19 @@ func (o *OTLP) Emit(ctx context.Context, iv Interval) error {
 
 // stamp sets every data point's times from the interval, replacing the
 // SDK's collection time: gauges cover [Start, End]; sums count from
-// CounterStart, except resets, from resetsStart.
-func stamp(rm *metricdata.ResourceMetrics, iv Interval, resetsStart time.Time) {
+// CounterStart.
+func stamp(rm *metricdata.ResourceMetrics, iv Interval) {
 	for i := range rm.ScopeMetrics {
 		for _, m := range rm.ScopeMetrics[i].Metrics {
-			start := iv.CounterStart
-			if m.Name == nameResets {
-				start = resetsStart
-			}
 			switch d := m.Data.(type) {
 			case metricdata.Gauge[int64]:
 				setTimes(d.DataPoints, iv.Start, iv.End)
 			case metricdata.Gauge[float64]:
 				setTimes(d.DataPoints, iv.Start, iv.End)
 			case metricdata.Sum[int64]:
-				setTimes(d.DataPoints, start, iv.End)
+				setTimes(d.DataPoints, iv.CounterStart, iv.End)
 			case metricdata.Sum[float64]:
-				setTimes(d.DataPoints, start, iv.End)
+				setTimes(d.DataPoints, iv.CounterStart, iv.End)
 			}
 		}
 	}
@@ -292,12 +218,13 @@ func (o *OTLP) Check(ctx context.Context) error {
 	return nil
 }
 
-// Close shuts the exporter down, closing its connection, within ctx.
+// Close shuts the exporter down, closing its connection, within ctx. A
+// second Close does nothing.
 func (o *OTLP) Close(ctx context.Context) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
-		return ErrClosed
+		return nil
 	}
 	o.closed = true
 	return o.shutdown(ctx)
@@ -314,18 +241,11 @@ func (o *OTLP) shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func clampInt64(v uint64) int64 {
-	if v > 1<<63-1 {
-		return 1<<63 - 1
-	}
-	return int64(v)
-}
-
 // otlpProtocol is otlp_protocol if the file sets it, else
 // OTEL_EXPORTER_OTLP_METRICS_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL, the
 // configured default, and grpc, in that order.
-func otlpProtocol(c conf.OTLP, isSet func(string) bool, getenv func(string) string) string {
-	if !isSet("otlp_protocol") {
+func otlpProtocol(c conf.OTLP, getenv func(string) string) string {
+	if !c.Given.Protocol {
 		for _, k := range []string{"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
 			if v := getenv(k); v != "" {
 				return v
@@ -333,7 +253,7 @@ func otlpProtocol(c conf.OTLP, isSet func(string) bool, getenv func(string) stri
 		}
 	}
 	if c.Protocol == "" {
-		return ProtocolGRPC
+		return conf.ProtocolGRPC
 	}
 	return c.Protocol
 }
@@ -412,7 +332,7 @@ const (
 	retryMax     = 5 * time.Second
 )
 
-func grpcOptions(c conf.OTLP, isSet func(string) bool, tlsCfg *tls.Config) []otlpmetricgrpc.Option {
+func grpcOptions(c conf.OTLP, tlsCfg *tls.Config) []otlpmetricgrpc.Option {
 	timeout := otlpTimeout(c)
 	opts := []otlpmetricgrpc.Option{
 		otlpmetricgrpc.WithTemporalitySelector(sdkmetric.DefaultTemporalitySelector),
@@ -426,38 +346,38 @@ func grpcOptions(c conf.OTLP, isSet func(string) bool, tlsCfg *tls.Config) []otl
 			MinConnectTimeout: timeout,
 		})),
 	}
-	if isSet("otlp_endpoint") {
+	if c.Given.Endpoint {
 		switch ep := c.Endpoint; {
 		case strings.Contains(ep, "://"):
 			opts = append(opts, otlpmetricgrpc.WithEndpointURL(ep))
-		case isSet("otlp_insecure") && !c.Insecure:
+		case c.Given.Insecure && !c.Insecure:
 			opts = append(opts, otlpmetricgrpc.WithEndpointURL("https://"+ep))
 		default:
 			opts = append(opts, otlpmetricgrpc.WithEndpoint(ep))
 		}
 	}
-	if isSet("otlp_insecure") && c.Insecure {
+	if c.Given.Insecure && c.Insecure {
 		opts = append(opts, otlpmetricgrpc.WithInsecure())
 	}
 	if tlsCfg != nil {
 		opts = append(opts, otlpmetricgrpc.WithTLSCredentials(credentials.NewTLS(tlsCfg)))
 	}
-	if isSet("otlp_headers") {
+	if c.Given.Headers {
 		opts = append(opts, otlpmetricgrpc.WithHeaders(c.Headers))
 	}
-	if isSet("otlp_compression") && c.Compression == "gzip" {
+	if c.Given.Compression && c.Compression == conf.CompressionGzip {
 		// There is no option for "none" that would beat
 		// OTEL_EXPORTER_OTLP_COMPRESSION=gzip without logging an error; see
 		// doc.go.
 		opts = append(opts, otlpmetricgrpc.WithCompressor("gzip"))
 	}
-	if isSet("otlp_timeout") {
+	if c.Given.Timeout {
 		opts = append(opts, otlpmetricgrpc.WithTimeout(timeout))
 	}
 	return opts
 }
 
-func httpOptions(c conf.OTLP, isSet func(string) bool, tlsCfg *tls.Config) ([]otlpmetrichttp.Option, error) {
+func httpOptions(c conf.OTLP, tlsCfg *tls.Config) ([]otlpmetrichttp.Option, error) {
 	timeout := otlpTimeout(c)
 	opts := []otlpmetrichttp.Option{
 		otlpmetrichttp.WithTemporalitySelector(sdkmetric.DefaultTemporalitySelector),
@@ -465,7 +385,7 @@ func httpOptions(c conf.OTLP, isSet func(string) bool, tlsCfg *tls.Config) ([]ot
 			Enabled: true, InitialInterval: retryInitial, MaxInterval: retryMax, MaxElapsedTime: timeout,
 		}),
 	}
-	if isSet("otlp_endpoint") {
+	if c.Given.Endpoint {
 		ep := c.Endpoint
 		switch {
 		case strings.Contains(ep, "://"):
@@ -477,7 +397,7 @@ func httpOptions(c conf.OTLP, isSet func(string) bool, tlsCfg *tls.Config) ([]ot
 				u.Path = "/v1/metrics"
 			}
 			opts = append(opts, otlpmetrichttp.WithEndpointURL(u.String()))
-		case isSet("otlp_insecure"):
+		case c.Given.Insecure:
 			scheme := "https://"
 			if c.Insecure {
 				scheme = "http://"
@@ -487,23 +407,23 @@ func httpOptions(c conf.OTLP, isSet func(string) bool, tlsCfg *tls.Config) ([]ot
 			opts = append(opts, otlpmetrichttp.WithEndpoint(ep))
 		}
 	}
-	if isSet("otlp_insecure") && c.Insecure {
+	if c.Given.Insecure && c.Insecure {
 		opts = append(opts, otlpmetrichttp.WithInsecure())
 	}
 	if tlsCfg != nil {
 		opts = append(opts, otlpmetrichttp.WithTLSClientConfig(tlsCfg))
 	}
-	if isSet("otlp_headers") {
+	if c.Given.Headers {
 		opts = append(opts, otlpmetrichttp.WithHeaders(c.Headers))
 	}
-	if isSet("otlp_compression") {
+	if c.Given.Compression {
 		comp := otlpmetrichttp.NoCompression
-		if c.Compression == "gzip" {
+		if c.Compression == conf.CompressionGzip {
 			comp = otlpmetrichttp.GzipCompression
 		}
 		opts = append(opts, otlpmetrichttp.WithCompression(comp))
 	}
-	if isSet("otlp_timeout") {
+	if c.Given.Timeout {
 		opts = append(opts, otlpmetrichttp.WithTimeout(timeout))
 	}
 	return opts, nil

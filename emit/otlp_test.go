@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/audisp-backlog/audisp-backlog/conf"
 	"github.com/audisp-backlog/audisp-backlog/emit/emittest"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	metricpb "go.opentelemetry.io/proto/otlp/metrics/v1"
@@ -31,9 +32,8 @@ type wantMetric struct {
 	isDouble bool
 }
 
-// wantOTLP returns every metric of iv as it must arrive. resetsOwn and
-// resetsExt are the running totals, counted from resetsStart.
-func wantOTLP(iv Interval, resetsStart time.Time, resetsOwn, resetsExt int64) map[string]wantMetric {
+// wantOTLP returns every metric of iv as it must arrive.
+func wantOTLP(iv Interval) map[string]wantMetric {
 	g := func(v string, attrs string) []point {
 		return []point{{attrs: attrs, value: v, start: ts(iv.Start), time: ts(iv.End)}}
 	}
@@ -47,25 +47,25 @@ func wantOTLP(iv Interval, resetsStart time.Time, resetsOwn, resetsExt int64) ma
 	}
 	p := iv.Plugin
 	return map[string]wantMetric{
-		nameMaxDepth:    {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Peak), method)},
-		nameSize:        {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Size), "")},
-		nameMean:        {unit: "{record}", gauge: true, isDouble: true, points: g(fmt.Sprint(iv.Mean), "")},
-		nameLimit:       {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Limit), "")},
-		nameUtilization: {unit: "1", gauge: true, isDouble: true, points: g(fmt.Sprint(iv.Utilization), method)},
-		nameLost:        {unit: "{record}", points: []point{s(fmt.Sprint(iv.Lost), "")}},
-		nameWaitTime:    {unit: "ms", points: []point{s(fmt.Sprint(iv.WaitTime.Milliseconds()), "")}},
-		nameResets: {unit: "{reset}", points: []point{
-			{attrs: "source=external", value: fmt.Sprint(resetsExt), start: ts(resetsStart), time: ts(iv.End)},
-			{attrs: "source=own", value: fmt.Sprint(resetsOwn), start: ts(resetsStart), time: ts(iv.End)},
+		"linux.audit.backlog.max_depth":   {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Peak), method)},
+		"linux.audit.backlog.size":        {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Size), "")},
+		"linux.audit.backlog.mean":        {unit: "{record}", gauge: true, isDouble: true, points: g(fmt.Sprint(iv.Mean), "")},
+		"linux.audit.backlog.limit":       {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Limit), "")},
+		"linux.audit.backlog.utilization": {unit: "1", gauge: true, isDouble: true, points: g(fmt.Sprint(iv.Utilization), method)},
+		"linux.audit.lost":                {unit: "{record}", points: []point{s(fmt.Sprint(iv.Lost), "")}},
+		"linux.audit.backlog.wait_time":   {unit: "ms", points: []point{s(fmt.Sprint(iv.WaitTime.Milliseconds()), "")}},
+		"linux.audit.backlog.resets": {unit: "{reset}", points: []point{
+			s(fmt.Sprint(iv.ExternalResets), "source=external"),
+			s(fmt.Sprint(iv.OwnResets), "source=own"),
 		}},
-		nameRecords:      {unit: "{record}", points: records},
-		nameMalformed:    {unit: "{record}", points: []point{s(fmt.Sprint(p.Malformed), "")}},
-		nameResetsFailed: {unit: "{reset}", points: []point{s(fmt.Sprint(p.ResetsFailed), "")}},
-		nameEmitsFailed:  {unit: "{interval}", points: []point{s(fmt.Sprint(p.EmitsFailed), "")}},
-		nameEmitsDropped: {unit: "{interval}", points: []point{s(fmt.Sprint(p.EmitsDropped), "")}},
+		"linux.audit.plugin.records":       {unit: "{record}", points: records},
+		"linux.audit.plugin.malformed":     {unit: "{record}", points: []point{s(fmt.Sprint(p.Malformed), "")}},
+		"linux.audit.plugin.resets_failed": {unit: "{reset}", points: []point{s(fmt.Sprint(p.ResetsFailed), "")}},
+		"linux.audit.plugin.emits_failed":  {unit: "{interval}", points: []point{s(fmt.Sprint(p.EmitsFailed), "")}},
+		"linux.audit.plugin.emits_dropped": {unit: "{interval}", points: []point{s(fmt.Sprint(p.EmitsDropped), "")}},
 
-		nameSamplesSkipped:      {unit: "{sample}", points: []point{s(fmt.Sprint(p.SamplesSkipped), "")}},
-		nameResetRecordsDropped: {unit: "{record}", points: []point{s(fmt.Sprint(p.ResetRecordsDropped), "")}},
+		"linux.audit.plugin.samples_skipped":       {unit: "{sample}", points: []point{s(fmt.Sprint(p.SamplesSkipped), "")}},
+		"linux.audit.plugin.reset_records_dropped": {unit: "{record}", points: []point{s(fmt.Sprint(p.ResetRecordsDropped), "")}},
 	}
 }
 
@@ -179,10 +179,10 @@ func checkResource(t *testing.T, req emittest.Request, want map[string]string) {
 // the headers and the compression of each request, and that each Emit sends
 // exactly one request with only its own interval's points.
 func TestOTLPTwoIntervals(t *testing.T) {
-	for _, protocol := range []string{ProtocolGRPC, ProtocolHTTP} {
+	for _, protocol := range []string{conf.ProtocolGRPC, conf.ProtocolHTTP} {
 		t.Run(protocol, func(t *testing.T) {
 			listen := emittest.ListenOTLPGRPC
-			if protocol == ProtocolHTTP {
+			if protocol == conf.ProtocolHTTP {
 				listen = emittest.ListenOTLPHTTP
 			}
 			rcv, err := listen("127.0.0.1:0")
@@ -203,7 +203,7 @@ func TestOTLPTwoIntervals(t *testing.T) {
 			)
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
-			o, err := NewOTLP(ctx, cfg, "1.2.3")
+			o, err := NewOTLP(ctx, cfg.OTLP, "1.2.3")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -213,21 +213,15 @@ func TestOTLPTwoIntervals(t *testing.T) {
 				"deployment.environment": "test", "service.namespace": "audit",
 			}
 			iv1, iv2 := firstInterval(), secondInterval()
-			for i, tc := range []struct {
-				iv                   Interval
-				resetsOwn, resetsExt int64
-			}{
-				{iv1, 1, 1},
-				{iv2, 1, 1}, // no resets in the second interval: the totals stay
-			} {
-				if err := o.Emit(ctx, tc.iv); err != nil {
+			for i, iv := range []Interval{iv1, iv2} {
+				if err := o.Emit(ctx, iv); err != nil {
 					t.Fatalf("Emit %d: %v", i+1, err)
 				}
 				req, err := rcv.Next(ctx)
 				if err != nil {
 					t.Fatalf("interval %d: %v", i+1, err)
 				}
-				checkMetrics(t, req, wantOTLP(tc.iv, iv1.Start, tc.resetsOwn, tc.resetsExt))
+				checkMetrics(t, req, wantOTLP(iv))
 				checkResource(t, req, wantRes)
 				if got := req.Header["x-api-key"]; !slices.Equal(got, []string{"secret123"}) {
 					t.Errorf("header x-api-key: got %q", got)
@@ -238,7 +232,7 @@ func TestOTLPTwoIntervals(t *testing.T) {
 				if req.Compression != "gzip" {
 					t.Errorf("compression: got %q, want gzip", req.Compression)
 				}
-				if protocol == ProtocolHTTP && req.Path != "/v1/metrics" {
+				if protocol == conf.ProtocolHTTP && req.Path != "/v1/metrics" {
 					t.Errorf("path: got %q, want /v1/metrics", req.Path)
 				}
 				if n := rcv.Pending(); n != 0 {
@@ -301,7 +295,7 @@ func TestOTLPEnvironment(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o, err := NewOTLP(ctx, parseConf(t, tc.lines...), "1.2.3")
+			o, err := NewOTLP(ctx, parseConf(t, tc.lines...).OTLP, "1.2.3")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -23,8 +23,8 @@ const deliveryTimeout = 5 * time.Second
 // Each emitter has its own bounded queue and its own goroutine, which runs
 // from Open until Close: Emit only queues, so a dead, slow or unreachable
 // collector never blocks the caller. When a queue is full, its oldest
-// interval is dropped and counted (the dropped interval's resets are
-// carried into the next queued one, so reset counts stay whole). Each
+// interval is dropped and counted (every counter is cumulative, so the
+// next interval delivered carries what the dropped one counted). Each
 // delivery runs under a deadline (otlp_timeout for OTLP). A failing
 // emitter is logged once when it starts failing and once when it recovers,
 // not per interval.
@@ -70,11 +70,8 @@ type CheckResult struct {
 // Open builds every emitter named in cfg.Emitters, each behind a queue of
 // cfg.EmitQueue intervals, and starts their goroutines. version is the
 // plugin's version (OTLP service.version). The stdout emitter writes to
-// os.Stdout.
-//
-// With an OTLP emitter, Open points OpenTelemetry's error handler and
-// logger at logger. Both are process-wide, so the latest Open wins; that
-// is the plugin's one logger in practice.
+// os.Stdout. OpenTelemetry's own errors go where [RouteOTelLogs] sent
+// them.
 func Open(ctx context.Context, cfg conf.Config, version string, logger *slog.Logger) (*Set, error) {
 	var members []*member
 	fail := func(err error) (*Set, error) {
@@ -92,12 +89,7 @@ func Open(ctx context.Context, cfg conf.Config, version string, logger *slog.Log
 		case conf.EmitterStdout:
 			m.em, m.target = NewStdout(os.Stdout), "stdout"
 		case conf.EmitterOTLP:
-			otelLogger := logger.With("emitter", name)
-			otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
-				otelLogger.Warn("opentelemetry", "err", err)
-			}))
-			otel.SetLogger(logr.FromSlogHandler(otelLogger.Handler()))
-			o, err := NewOTLP(ctx, cfg, version)
+			o, err := NewOTLP(ctx, cfg.OTLP, version)
 			if err != nil {
 				return fail(err)
 			}
@@ -114,6 +106,16 @@ func Open(ctx context.Context, cfg conf.Config, version string, logger *slog.Log
 		members = append(members, m)
 	}
 	return newSet(logger, cfg.EmitQueue, members), nil
+}
+
+// RouteOTelLogs sends OpenTelemetry's error handler and logger to logger.
+// Both are process-wide: the plugin calls it once, at start.
+func RouteOTelLogs(logger *slog.Logger) {
+	logger = logger.With("emitter", conf.EmitterOTLP)
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		logger.Warn("opentelemetry", "err", err)
+	}))
+	otel.SetLogger(logr.FromSlogHandler(logger.Handler()))
 }
 
 // newSet starts one goroutine per member, each with a queue of queueLen
@@ -187,10 +189,10 @@ func (s *Set) run(ctx context.Context, m *member) {
 // deadline, then closes every emitter. If ctx ends first, deliveries in
 // flight are cancelled, what is still queued is counted as dropped, and
 // Close returns an error wrapping ctx's. The goroutines have ended when
-// Close returns. Close is once-only: later calls return ErrClosed.
+// Close returns. A second Close does nothing.
 func (s *Set) Close(ctx context.Context) error {
 	if !s.closed.CompareAndSwap(false, true) {
-		return ErrClosed
+		return nil
 	}
 	for _, m := range s.members {
 		m.q.close()
@@ -267,8 +269,7 @@ func (q *queue) init(size int) {
 }
 
 // push appends iv, dropping the oldest interval if the queue is full, and
-// reports whether it dropped one. The dropped interval's resets are added
-// to the next oldest (or to iv). A closed queue takes nothing.
+// reports whether it dropped one. A closed queue takes nothing.
 func (q *queue) push(iv Interval) (dropped bool) {
 	q.mu.Lock()
 	if q.closed {
@@ -276,16 +277,9 @@ func (q *queue) push(iv Interval) (dropped bool) {
 		return false
 	}
 	if q.n == len(q.items) {
-		old := q.items[q.head]
 		q.items[q.head] = Interval{}
 		q.head = (q.head + 1) % len(q.items)
 		q.n--
-		next := &iv
-		if q.n > 0 {
-			next = &q.items[q.head]
-		}
-		next.Resets += old.Resets
-		next.ExternalResets += old.ExternalResets
 		dropped = true
 	}
 	q.items[(q.head+q.n)%len(q.items)] = iv

@@ -15,12 +15,6 @@ import (
 	"github.com/audisp-backlog/audisp-backlog/conf"
 )
 
-// Values of statsd_tag_format.
-const (
-	TagFormatDogStatsD = "dogstatsd"
-	TagFormatNone      = "none"
-)
-
 const (
 	// statsdWriteTimeout bounds one datagram write to a unix socket whose
 	// reader is not keeping up.
@@ -47,10 +41,11 @@ const (
 // Gauges are sent as gauges (|g). Cumulative counters are sent as counts
 // (|c) of their increase since the previous interval this emitter built;
 // a decrease means the counter was reset, and the new value is sent. For
-// the first interval an emitter sees, kernel counters (lost, wait_time)
-// send 0 (their value then is only a baseline), and plugin counters send
-// their value if the interval starts at CounterStart (the plugin's first
-// interval), else 0 (an emitter opened later, after a reload).
+// the first interval an emitter sees, kernel counters (Metric.SinceBoot:
+// lost, wait_time) send 0 (their value then is only a baseline), and the
+// plugin's counters send their value if the interval starts at
+// CounterStart (the plugin's first interval), else 0 (an emitter opened
+// later, after a reload).
 //
 // Over UDP nothing says whether a server listens, except the ICMP
 // "port unreachable" a refused datagram may bring back, which the kernel
@@ -71,6 +66,7 @@ type StatsD struct {
 	built  bool              // an interval was built: prev holds its counters
 	prev   map[string]uint64 // counter values last built, by series key
 	lines  []sample          // scratch, reused
+	points []Point           // scratch, reused
 
 	errMu sync.Mutex
 	errs  []error // from datadog-go's error handler, drained by Emit
@@ -92,7 +88,7 @@ func NewStatsD(cfg conf.StatsD) (*StatsD, error) {
 	}
 	s := &StatsD{target: cfg.Address, namespace: cfg.Namespace, sock: sock, prev: map[string]uint64{}}
 	switch cfg.TagFormat {
-	case TagFormatDogStatsD, "":
+	case conf.TagFormatDogStatsD, "":
 		c, err := statsd.NewWithWriter(sock,
 			statsd.WithNamespace(cfg.Namespace),
 			statsd.WithTags(cfg.Tags),
@@ -112,14 +108,14 @@ func NewStatsD(cfg conf.StatsD) (*StatsD, error) {
 			return nil, fmt.Errorf("statsd: client for %s: %w", cfg.Address, err)
 		}
 		s.client = c
-	case TagFormatNone:
+	case conf.TagFormatNone:
 		if len(cfg.Tags) > 0 {
 			sock.Close()
 			return nil, errors.New("statsd: statsd_tags need statsd_tag_format = dogstatsd")
 		}
 	default:
 		sock.Close()
-		return nil, fmt.Errorf("statsd: statsd_tag_format %q: want %s or %s", cfg.TagFormat, TagFormatDogStatsD, TagFormatNone)
+		return nil, fmt.Errorf("statsd: statsd_tag_format %q: want %s or %s", cfg.TagFormat, conf.TagFormatDogStatsD, conf.TagFormatNone)
 	}
 	return s, nil
 }
@@ -204,56 +200,57 @@ func (s *StatsD) sendDogStatsD(lines []sample) error {
 	return errors.Join(append(errs, s.takeErrors()...)...)
 }
 
-// build appends iv's samples to b, updating s.prev.
+// build appends iv's samples to b, one per point of every metric,
+// updating s.prev.
 func (s *StatsD) build(b []sample, iv Interval) []sample {
 	first := !s.built
 	s.built = true
-	method := string(iv.Method)
-	b = append(b,
-		sample{name: "backlog.max_depth", gauge: true, f: float64(iv.Peak), tag: "method", val: method},
-		sample{name: "backlog.size", gauge: true, f: float64(iv.Size)},
-		sample{name: "backlog.mean", gauge: true, f: iv.Mean},
-		sample{name: "backlog.limit", gauge: true, f: float64(iv.Limit)},
-		sample{name: "backlog.utilization", gauge: true, f: iv.Utilization, tag: "method", val: method},
-	)
 	kernelBase := first
 	pluginBase := first && iv.Start.After(iv.CounterStart)
-	count := func(name, tag, val string, v uint64, baseline bool) {
-		key := name + "\x00" + val
-		// A series not seen before (the plugin's first interval, or a
-		// record type counted for the first time) counts from 0.
-		prev := s.prev[key]
-		if baseline {
-			prev = v
+	for i := range metrics {
+		m := &metrics[i]
+		name := m.ShortName()
+		s.points = m.Points(&iv, s.points[:0])
+		for _, p := range s.points {
+			var tag, val string
+			if m.Attr != "" && p.Attr != "" {
+				tag, val = m.Attr, sanitize(p.Attr)
+			}
+			if m.Kind == Gauge {
+				f := p.Float
+				if !m.Float {
+					f = float64(p.Int)
+				}
+				b = append(b, sample{name: name, gauge: true, f: f, tag: tag, val: val})
+				continue
+			}
+			baseline := pluginBase
+			if m.SinceBoot {
+				baseline = kernelBase
+			}
+			b = append(b, s.count(name, tag, val, uint64(max(p.Int, 0)), baseline))
 		}
-		d := v // a decrease: the counter was reset
-		if v >= prev {
-			d = v - prev
-		}
-		s.prev[key] = v
-		b = append(b, sample{name: name, n: clampInt64(d), tag: tag, val: val})
 	}
-	count("lost", "", "", iv.Lost, kernelBase)
-	waitMS := iv.WaitTime.Milliseconds()
-	count("backlog.wait_time", "", "", uint64(max(waitMS, 0)), kernelBase)
-	b = append(b,
-		sample{name: "backlog.resets", n: int64(iv.Resets - iv.ExternalResets), tag: "source", val: "own"},
-		sample{name: "backlog.resets", n: int64(iv.ExternalResets), tag: "source", val: "external"},
-	)
-	p := &iv.Plugin
-	if len(p.Types) == 0 {
-		count("plugin.records", "", "", p.Records, pluginBase)
-	}
-	for _, t := range p.Types {
-		count("plugin.records", "type", sanitize(t.Type), t.Count, pluginBase)
-	}
-	count("plugin.malformed", "", "", p.Malformed, pluginBase)
-	count("plugin.resets_failed", "", "", p.ResetsFailed, pluginBase)
-	count("plugin.emits_failed", "", "", p.EmitsFailed, pluginBase)
-	count("plugin.emits_dropped", "", "", p.EmitsDropped, pluginBase)
-	count("plugin.samples_skipped", "", "", p.SamplesSkipped, pluginBase)
-	count("plugin.reset_records_dropped", "", "", p.ResetRecordsDropped, pluginBase)
 	return b
+}
+
+// count is the sample of a counter's increase since the interval this
+// emitter built before. A series not seen before (the plugin's first
+// interval, or a record type counted for the first time) counts from 0;
+// with baseline its value is taken as the start and 0 is sent. A decrease
+// means the counter was reset, and the new value is sent.
+func (s *StatsD) count(name, tag, val string, v uint64, baseline bool) sample {
+	key := name + "\x00" + val
+	prev := s.prev[key]
+	if baseline {
+		prev = v
+	}
+	d := v
+	if v >= prev {
+		d = v - prev
+	}
+	s.prev[key] = v
+	return sample{name: name, n: clampInt64(d), tag: tag, val: val}
 }
 
 // sanitize replaces the characters that would break a statsd line or a
@@ -304,12 +301,13 @@ func hostOf(addr string) string {
 	return host
 }
 
-// Close flushes what is buffered and closes the socket.
+// Close flushes what is buffered and closes the socket. A second Close
+// does nothing.
 func (s *StatsD) Close(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrClosed
+		return nil
 	}
 	s.closed = true
 	if s.client != nil {

@@ -4,21 +4,29 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
 
-// Stdout writes one human-readable line per interval, for `make run` and
-// for eyeballing. Its format is for people, not parsers:
+// Stdout writes one line per interval, for a person running the plugin by
+// hand (make run). It ranges over [Metrics]: first the interval's own
+// figures (gauges), then, after "| totals:", the running totals
+// (counters: the kernel's since boot, the plugin's since its start):
 //
-//	2026-11-24T17:00:00Z method=kernel peak=4762 limit=8192 util=58.1% mean=12.3 size=0 lost=0 wait=0ms resets=1(ext 0) records=123 malformed=0 resets_failed=0 emits_failed=0 emits_dropped=0 samples_skipped=0 reset_records_dropped=0
+//	2026-11-24T17:00:00Z method=kernel max_depth=4762 size=3 mean=12.2 limit=8192 utilization=58.1% | totals: lost=7 wait_time=1500ms resets.own=1 resets.external=1 records=123 malformed=1 resets_failed=2 emits_failed=3 emits_dropped=4 samples_skipped=5 reset_records_dropped=6
 //
-// The time is the interval's End in UTC; lost, wait, records and the other
-// counters are cumulative, resets counts the interval's own.
+// The time is the interval's End in UTC. Each figure is named by the last
+// part of its metric's name; a fraction of 1 is printed as a percentage
+// and a duration with its unit. A metric's attribute is shown as a suffix
+// (resets.own), except the method, which starts the line, and the record
+// type, whose counts are summed.
 type Stdout struct {
 	mu     sync.Mutex
 	w      io.Writer
 	buf    []byte
+	points []Point
 	closed bool
 }
 
@@ -38,29 +46,72 @@ func (s *Stdout) Emit(ctx context.Context, iv Interval) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("stdout: %w", err)
 	}
-	s.buf = appendLine(s.buf[:0], iv)
+	s.buf = s.appendLine(s.buf[:0], &iv)
 	if _, err := s.w.Write(s.buf); err != nil {
 		return fmt.Errorf("stdout: write: %w", err)
 	}
 	return nil
 }
 
-// Close marks the emitter closed. It does not close the writer.
+// Close marks the emitter closed. It does not close the writer. A second
+// Close does nothing.
 func (s *Stdout) Close(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
 	s.closed = true
 	return nil
 }
 
-func appendLine(b []byte, iv Interval) []byte {
-	p := iv.Plugin
+func (s *Stdout) appendLine(b []byte, iv *Interval) []byte {
 	b = iv.End.UTC().AppendFormat(b, time.RFC3339)
-	b = fmt.Appendf(b, " method=%s peak=%d limit=%d util=%.1f%% mean=%.1f size=%d lost=%d wait=%dms resets=%d(ext %d) records=%d malformed=%d resets_failed=%d emits_failed=%d emits_dropped=%d samples_skipped=%d reset_records_dropped=%d\n",
-		iv.Method, iv.Peak, iv.Limit, iv.Utilization*100, iv.Mean, iv.Size, iv.Lost, iv.WaitTime.Milliseconds(),
-		iv.Resets, iv.ExternalResets, p.Records, p.Malformed, p.ResetsFailed, p.EmitsFailed, p.EmitsDropped, p.SamplesSkipped, p.ResetRecordsDropped)
-	return b
+	b = append(b, " method="...)
+	b = append(b, iv.Method...)
+	for _, kind := range []Kind{Gauge, Counter} {
+		if kind == Counter {
+			b = append(b, " | totals:"...)
+		}
+		for i := range metrics {
+			m := &metrics[i]
+			if m.Kind != kind {
+				continue
+			}
+			s.points = m.Points(iv, s.points[:0])
+			if m.Attr == "type" {
+				var sum int64
+				for _, p := range s.points {
+					sum += p.Int
+				}
+				s.points = append(s.points[:0], Point{Int: sum})
+			}
+			for _, p := range s.points {
+				b = append(b, ' ')
+				b = append(b, stdoutName(m.Name)...)
+				if p.Attr != "" && m.Attr != "method" && m.Attr != "type" {
+					b = append(b, '.')
+					b = append(b, p.Attr...)
+				}
+				b = append(b, '=')
+				b = appendValue(b, m, p)
+			}
+		}
+	}
+	return append(b, '\n')
+}
+
+// stdoutName is the last part of a metric's name.
+func stdoutName(name string) string { return name[strings.LastIndexByte(name, '.')+1:] }
+
+// appendValue writes a point's value: a fraction of 1 as a percentage, a
+// duration with its unit, other fractions with one decimal.
+func appendValue(b []byte, m *Metric, p Point) []byte {
+	switch {
+	case m.Float && m.Unit == "1":
+		return append(strconv.AppendFloat(b, p.Float*100, 'f', 1, 64), '%')
+	case m.Float:
+		return strconv.AppendFloat(b, p.Float, 'f', 1, 64)
+	case m.Unit == "ms" || m.Unit == "s":
+		return append(strconv.AppendInt(b, p.Int, 10), m.Unit...)
+	default:
+		return strconv.AppendInt(b, p.Int, 10)
+	}
 }

@@ -150,7 +150,7 @@ func TestOTLPMutualTLS(t *testing.T) {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		MinVersion:   tls.VersionTLS12,
 	}
-	for _, protocol := range []string{ProtocolGRPC, ProtocolHTTP} {
+	for _, protocol := range []string{conf.ProtocolGRPC, conf.ProtocolHTTP} {
 		t.Run(protocol, func(t *testing.T) {
 			rcv, err := emittest.ListenOTLPTLS(protocol, "127.0.0.1:0", serverTLS)
 			if err != nil {
@@ -162,7 +162,7 @@ func TestOTLPMutualTLS(t *testing.T) {
 			cfg := parseConf(t, "emitters = otlp", "otlp_protocol = "+protocol,
 				"otlp_endpoint = "+rcv.Addr(), "otlp_ca_file = "+pki.caFile,
 				"otlp_cert_file = "+pki.certFile, "otlp_key_file = "+pki.keyFile)
-			o, err := NewOTLP(ctx, cfg, "test")
+			o, err := NewOTLP(ctx, cfg.OTLP, "test")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
 	"github.com/audisp-backlog/audisp-backlog/conf"
 	"github.com/audisp-backlog/audisp-backlog/emit"
+	"github.com/audisp-backlog/audisp-backlog/plugin/peak"
 )
 
 // checkTimeout bounds each emitter's probe in -check.
@@ -32,7 +33,9 @@ func check(ctx context.Context, path string, w io.Writer) int {
 	} else {
 		r.ok("config", path)
 		var b strings.Builder
-		cfg.WriteTo(&b)
+		if _, err := cfg.WriteTo(&b); err != nil {
+			r.fail("config", "effective configuration", err)
+		}
 		r.detail(b.String())
 	}
 
@@ -51,14 +54,14 @@ func check(ctx context.Context, path string, w io.Writer) int {
 			r.detail("backlog_max_depth not supported by this kernel: bursts are found by sampling the backlog")
 		}
 		if cfg != nil {
-			if m, err := resolveMethod(cfg.Method, st); err != nil {
+			if m, err := peak.Resolve(cfg.Method, st); err != nil {
 				r.fail("method", cfg.Method, err)
 			} else {
 				r.ok("method", fmt.Sprintf("%s (method = %s)", m, cfg.Method))
 			}
 		}
 	}
-	if hz, src, err := kernelHZ(""); err != nil {
+	if hz, src, err := auditclient.TickRate(""); err != nil {
 		r.detail(fmt.Sprintf("wait time: %v", err))
 	} else {
 		r.detail(fmt.Sprintf("wait time: kernel HZ %d (from %s)", hz, src))
@@ -80,7 +83,9 @@ func check(ctx context.Context, path string, w io.Writer) int {
 			}
 			cancel()
 			closeCtx, cancel := context.WithTimeout(ctx, shutdownBudget)
-			set.Close(closeCtx)
+			if err := set.Close(closeCtx); err != nil {
+				r.detail(fmt.Sprintf("closing the emitters: %v", err))
+			}
 			cancel()
 		}
 	}

@@ -16,16 +16,15 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"reflect"
 	"runtime"
-	"slices"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
 	"github.com/audisp-backlog/audisp-backlog/conf"
 	"github.com/audisp-backlog/audisp-backlog/emit"
+	"github.com/audisp-backlog/audisp-backlog/plugin/peak"
+	"github.com/audisp-backlog/audisp-backlog/plugin/records"
 )
 
 // Set at build time by the Makefile.
@@ -129,6 +128,7 @@ func daemon(ctx context.Context, path string, stdin io.Reader, logger *slog.Logg
 	}
 	level.Set(cfg.LogLevel)
 	logger.Info("starting", "version", version, "config", path, "pid", os.Getpid())
+	emit.RouteOTelLogs(logger)
 
 	client, err := auditclient.Open()
 	if err != nil {
@@ -142,10 +142,9 @@ func daemon(ctx context.Context, path string, stdin io.Reader, logger *slog.Logg
 		}
 	}
 	if err != nil {
-		client.Close()
-		return err
+		return errors.Join(err, client.Close())
 	}
-	hz, hzSource, err := kernelHZ("")
+	hz, hzSource, err := auditclient.TickRate("")
 	if err != nil {
 		logger.Warn("backlog_wait_time_actual is counted in kernel ticks", "err", err)
 	} else {
@@ -157,6 +156,9 @@ func daemon(ctx context.Context, path string, stdin io.Reader, logger *slog.Logg
 		logger: logger, level: level,
 		hup: hup, stopSignals: stop,
 	}
+	if st.HasMaxDepth {
+		s.mark = peak.Mark{Resetter: client}
+	}
 	return s.serve(ctx)
 }
 
@@ -165,7 +167,8 @@ type service struct {
 	path   string       // the config file, read again on SIGHUP
 	cfg    *conf.Config // as loaded from path
 	stdin  io.Reader    // auditd's record stream
-	kernel kernel       // an open client, taken over by serve
+	kernel peak.Kernel  // an open client, taken over by serve
+	mark   peak.Source  // the kernel's high-water mark, nil without one
 	status auditclient.Status
 	hz     uint32 // kernel ticks per second
 	logger *slog.Logger
@@ -177,65 +180,43 @@ type service struct {
 
 // serve runs the plugin until ctx ends (SIGTERM, SIGINT) or stdin does,
 // reloading on every signal from s.hup. It takes s.kernel over: the loop's
-// kernel worker closes it (if it is an io.Closer) when its last call
-// returns, which on shutdown may be after serve has returned.
+// kernel worker closes it when its last call returns, which on shutdown
+// may be after serve has returned.
 func (s service) serve(ctx context.Context) error {
 	logger := s.logger
 	out, err := emit.Open(ctx, *s.cfg, version, logger)
 	if err != nil {
-		closeKernel(s.kernel, logger)
-		return err
+		return errors.Join(err, s.kernel.Close())
 	}
-	stats := new(streamStats)
-	l, err := newLoop(s.kernel, out, stats, logger, settingsOf(s.cfg), s.status, s.hz, time.Now)
+	stream := new(records.Counts)
+	l, err := peak.New(peak.Config{
+		Kernel: s.kernel, Mark: s.mark, Out: out, Stream: stream,
+		Logger: logger, Now: time.Now, HZ: s.hz,
+		Settings: settingsOf(s.cfg), Status: s.status,
+	})
 	if err != nil {
-		closeKernel(s.kernel, logger)
 		closeEmitters(context.WithoutCancel(ctx), out, logger)
-		return err
+		return errors.Join(err, s.kernel.Close())
 	}
 
 	// The reader ends at EOF (auditd closing the socket: stop, or reload
 	// from auditd 4.2 on) or with the process: a blocking read of stdin
 	// cannot be interrupted, so nobody waits for it.
-	resets := make(chan resetRecord, 64)
+	resets := make(chan records.Reset, 64)
 	stdinDone := make(chan error, 1)
-	go func() { stdinDone <- readRecords(s.stdin, stats, resets) }()
+	go func() { stdinDone <- records.Read(s.stdin, stream, resets) }()
+	stopped := make(chan string, 1)
+	go func() { stopped <- l.Run(ctx, resets, stdinDone) }()
 
-	var closing sync.WaitGroup // old emitters being closed after reloads
-	cur := s.cfg
-	reload := func() {
-		next, err := conf.Load(s.path)
-		if err != nil {
-			logger.Error("reload: keeping the running configuration", "err", err)
-			return
+	r := &reloader{path: s.path, cfg: s.cfg, out: out, loop: l, logger: logger, level: s.level}
+	var why string
+	for why == "" {
+		select {
+		case why = <-stopped:
+		case <-s.hup:
+			r.reload(ctx)
 		}
-		// Reopening emitters restarts their state (DogStatsD count
-		// baselines, OTLP's running total of resets and its start
-		// time), so they are kept when their settings did not change.
-		nextOut := l.out
-		if !sameEmitters(cur, next) {
-			if nextOut, err = emit.Open(ctx, *next, version, logger); err != nil {
-				logger.Error("reload: keeping the running configuration", "err", err)
-				return
-			}
-		}
-		old, err := l.apply(settingsOf(next), nextOut)
-		if err != nil {
-			if nextOut != old {
-				closeEmitters(ctx, nextOut, logger)
-			}
-			logger.Error("reload: keeping the running configuration", "err", err)
-			return
-		}
-		cur = next
-		s.level.Set(next.LogLevel)
-		if old != nextOut {
-			closing.Go(func() { closeEmitters(ctx, old, logger) })
-		}
-		logger.Info("configuration reloaded", "config", s.path, "emitters_reopened", old != nextOut)
 	}
-
-	why := l.run(ctx, resets, stdinDone, s.hup, reload)
 	s.stopSignals() // a second SIGTERM now kills
 	logger.Info("stopping", "why", why)
 
@@ -243,49 +224,22 @@ func (s service) serve(ctx context.Context) error {
 	// (kernelShutdownWait); the emitters flush within the rest.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownBudget)
 	defer cancel()
-	l.finish(fctx)
-	closeEmitters(fctx, l.out, logger)
-	closing.Wait()
+	l.Finish(fctx, kernelShutdownWait)
+	closeEmitters(fctx, r.out, logger)
+	r.closing.Wait()
 	return nil
 }
 
-// closeKernel closes k if it is an io.Closer.
-func closeKernel(k kernel, logger *slog.Logger) {
-	if c, ok := k.(io.Closer); ok {
-		if err := c.Close(); err != nil {
-			logger.Warn("closing the audit netlink socket", "err", err)
-		}
-	}
-}
+// kernelShutdownWait is the part of the shutdown budget that the loop's
+// Finish waits for the kernel; the rest is for the emitters' flush.
+const kernelShutdownWait = shutdownBudget / 2
 
-// closeEmitters closes out within the shutdown budget, or by ctx's deadline
-// if that comes first (the final flush shares its budget with the final
-// reset). ctx's cancellation is ignored: after SIGTERM the signal context
-// is cancelled, yet emitters still get their flush.
-func closeEmitters(ctx context.Context, out emitter, logger *slog.Logger) {
-	deadline := time.Now().Add(shutdownBudget)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+// settingsOf are the parts of c the interval loop runs on.
+func settingsOf(c *conf.Config) peak.Settings {
+	return peak.Settings{
+		Interval:       c.Interval,
+		SampleInterval: c.SampleInterval,
+		RecordWait:     c.RecordWait,
+		Method:         c.Method,
 	}
-	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-	defer cancel()
-	if err := out.Close(ctx); err != nil {
-		logger.Warn("closing emitters", "err", err)
-	}
-}
-
-// sameEmitters reports whether a and b configure the emitters alike: the
-// same emitters, queue and emitter settings, and the same keys left to the
-// environment.
-func sameEmitters(a, b *conf.Config) bool {
-	if !slices.Equal(a.Emitters, b.Emitters) || a.EmitQueue != b.EmitQueue ||
-		!reflect.DeepEqual(a.OTLP, b.OTLP) || !reflect.DeepEqual(a.StatsD, b.StatsD) {
-		return false
-	}
-	for _, k := range conf.Keys() {
-		if k.Section != conf.SectionGeneral && a.IsSet(k.Name) != b.IsSet(k.Name) {
-			return false
-		}
-	}
-	return true
 }

@@ -8,39 +8,26 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
 	"github.com/audisp-backlog/audisp-backlog/conf"
+	"github.com/audisp-backlog/audisp-backlog/plugin/peak/peaktest"
 )
 
-// steadyKernel answers every status read with the same status, as an
-// unpatched kernel at rest. It is safe for the loop's kernel worker.
-type steadyKernel struct {
-	mu     sync.Mutex
-	reads  int
-	closed bool
-}
-
-func (k *steadyKernel) Status() (auditclient.Status, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.reads++
-	return unpatched, nil
-}
-
-func (k *steadyKernel) ResetMaxDepth() (uint32, error) {
-	return 0, fmt.Errorf("reset on an unpatched kernel")
-}
-
-func (k *steadyKernel) Close() error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.closed = true
-	return nil
+// waitFor waits for a value from ch, failing the test after hangLimit.
+func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(hangLimit):
+		t.Fatalf("hung waiting for %s", what)
+		var zero T
+		return zero
+	}
 }
 
 // settleGoroutines waits until at most want goroutines run, and returns the
@@ -100,12 +87,13 @@ statsd_address = %s
 	stdinR, stdinW := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	k := new(steadyKernel)
+	k := peaktest.New(t, auditclient.Status{Enabled: 1, BacklogLimit: 8192})
+	k.NoReset = true
 
 	before := runtime.NumGoroutine()
 	s := service{
 		path: path, cfg: cfg, stdin: stdinR,
-		kernel: k, status: unpatched, hz: 100,
+		kernel: k, status: k.Answer, hz: 100,
 		logger: slog.New(slog.NewTextHandler(logw, nil)), level: new(slog.LevelVar),
 		hup: hup, stopSignals: func() { signal.Stop(hup) },
 	}
@@ -152,10 +140,9 @@ statsd_address = %s
 	}
 	stdinW.Close() // ends the stdin reader, which nobody waits for
 	end := settleGoroutines(t, before, "after serve returned")
-	k.mu.Lock()
-	closed := k.closed
-	k.mu.Unlock()
-	if !closed {
+	select {
+	case <-k.Closed():
+	default:
 		t.Errorf("kernel client not closed")
 	}
 	logw.Close()

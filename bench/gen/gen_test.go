@@ -21,7 +21,7 @@ func TestGenerateDeterministic(t *testing.T) {
 
 // TestGenerateShape checks that the stream has the mix the benchmarks
 // rely on. The exact set of resets is checked against the plugin's reader
-// in plugin/bench_test.go.
+// in plugin/records/bench_test.go.
 func TestGenerateShape(t *testing.T) {
 	c := Default(150000)
 	c.ResetEvery = 2500

@@ -2,7 +2,7 @@
 // baselines and prints the goals of issue 7 as ratios measured in the same
 // run, followed by the details, as Markdown:
 //
-//   - (a) in-process, from `go test -bench Readers ./plugin` output given
+//   - (a) in-process, from `go test -bench Readers ./plugin/records` output given
 //     with -inprocess: the plugin's reader against a newline-finding floor;
 //   - (b) `cat corpus | consumer` for wc -l, a do-nothing Go reader and the
 //     plugin: wall time and the consumer's CPU time (wait4 rusage);
@@ -49,7 +49,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.plugin, "plugin", "bin/audisp-backlog", "the plugin `binary`")
 	flag.StringVar(&o.nullreader, "nullreader", "", "the do-nothing reader `binary` (bench/cmd/nullreader)")
-	flag.StringVar(&o.inprocess, "inprocess", "", "`file` of `go test -bench Readers ./plugin` output, for (a)")
+	flag.StringVar(&o.inprocess, "inprocess", "", "`file` of `go test -bench Readers ./plugin/records` output, for (a)")
 	flag.StringVar(&o.dir, "dir", "", "work `directory` for the corpus and configs (default: a new temporary one)")
 	flag.IntVar(&o.records, "records", 3000000, "corpus lines for (b)")
 	flag.IntVar(&o.rounds, "rounds", 9, "runs of each consumer in (b)")

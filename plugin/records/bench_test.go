@@ -1,4 +1,4 @@
-package main
+package records
 
 import (
 	"bufio"
@@ -10,126 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/elastic/go-libaudit/v2/auparse"
-
 	"github.com/audisp-backlog/audisp-backlog/bench/gen"
+	"github.com/elastic/go-libaudit/v2/auparse"
 )
-
-// TestReaderFindsGeneratedResets runs the reader over the benchmark corpus
-// and checks that it finds exactly the generator's real resets, no more and
-// no fewer, among the look-alikes and mentions, and counts every line by
-// its type.
-func TestReaderFindsGeneratedResets(t *testing.T) {
-	busy := gen.Default(100000)
-	busy.ResetEvery = 1000
-	plain := gen.Config{Seed: 7, Records: 50000, ResetEvery: 500}
-	none := gen.Default(20000)
-	none.ResetEvery = 0
-	for name, c := range map[string]gen.Config{"busy host": busy, "no node names": plain, "no resets": none} {
-		t.Run(name, func(t *testing.T) {
-			data, sum := gen.Generate(c)
-			if c.ResetEvery > 0 && len(sum.Resets) < 10 {
-				t.Fatalf("generator wrote %d resets; the test needs more", len(sum.Resets))
-			}
-			stats, got := readAll(t, bytes.NewReader(data))
-
-			if n := stats.records(); n != uint64(sum.Lines) {
-				t.Errorf("records = %d, want %d", n, sum.Lines)
-			}
-			if n := stats.malformed.Load(); n != 0 {
-				t.Errorf("malformed = %d, want 0", n)
-			}
-			want := make(map[string]uint64)
-			for typ, n := range sum.Types {
-				if _, ok := typeIndex[typ]; !ok {
-					typ = "other"
-				}
-				want[typ] += uint64(n)
-			}
-			for _, tc := range stats.typeCounts() {
-				if tc.Count != want[tc.Type] {
-					t.Errorf("type %s counted %d, want %d", tc.Type, tc.Count, want[tc.Type])
-				}
-				delete(want, tc.Type)
-			}
-			if len(want) > 0 {
-				t.Errorf("types not counted: %v", want)
-			}
-
-			if len(got) != len(sum.Resets) {
-				t.Errorf("found %d resets, generator wrote %d", len(got), len(sum.Resets))
-			}
-			for i := range min(len(got), len(sum.Resets)) {
-				r := sum.Resets[i]
-				w := resetRecord{
-					Old: r.Old, Time: time.Unix(r.Sec, int64(r.Msec)*int64(time.Millisecond)),
-					Serial: r.Serial, Node: r.Node, AUID: r.AUID, Ses: r.Ses,
-				}
-				if got[i] != w {
-					t.Errorf("reset %d: got %+v\nwant %+v", i, got[i], w)
-				}
-			}
-		})
-	}
-}
-
-// TestTypeSlot checks the reader's type table against the map it stands
-// in for, on every listed type and on types that are not listed.
-func TestTypeSlot(t *testing.T) {
-	for i, typ := range recordTypes {
-		if got := typeSlot.lookup([]byte(typ)); got != i {
-			t.Errorf("lookup(%q) = %d, want %d", typ, got, i)
-		}
-		if len(typ) < keyBytes-len(" msg=audit(") {
-			t.Errorf("type %q: a key of %d bytes would hold time stamp digits; no record of it would take the fast path", typ, keyBytes)
-		}
-	}
-	for _, typ := range []string{
-		"", "UNKNOWN[1338]", "SYSCAL", "SYSCALLS", "syscall", "other", "EOE\x00", "EOE msg",
-		"ANOM_PROMISCUOUX", "ANOM_PROMISCUOUS_", "USER_LABELED_EXPORX", strings.Repeat("A", 300),
-	} {
-		if got := typeSlot.lookup([]byte(typ)); got != 0 {
-			t.Errorf("lookup(%q) = %d (%s), want 0", typ, got, recordTypes[got])
-		}
-	}
-	if recordTypes[typeConfigChange] != "CONFIG_CHANGE" {
-		t.Errorf("typeConfigChange = %d, the slot of %s", typeConfigChange, recordTypes[typeConfigChange])
-	}
-}
-
-// FuzzRecordSlot checks the reader's fast path, recordSlot, against
-// recordType and the typeIndex map on any line.
-func FuzzRecordSlot(f *testing.F) {
-	for _, rec := range realShaped {
-		f.Add([]byte(rec))
-	}
-	for _, typ := range recordTypes {
-		f.Add([]byte("node=n type=" + typ + " msg=audit(1.000:1): x\n"))
-		f.Add([]byte("type=" + typ + " msg=audit(1.000:1): x\n"))
-		f.Add([]byte("type=" + typ + " msg=audit("))
-		f.Add([]byte("type=" + typ + " msg=audiX(1.000:1): x\n"))
-		f.Add([]byte("type=" + typ + "X msg=audit(1.000:1): x\n"))
-	}
-	for _, line := range []string{
-		"type=A msg=audit(", "type=ABCDEFGHIJKLMNOP msg=audit(1.000:1): ", "type=ABCDEFGHIJKLMNO msg=audit(1.000:1): ",
-		"type=ABCDEFGH msg=audit(1.000:1): ", "type=ABCDEFGHI msg=audit(1.000:1): ", "type= msg=audit(1.000:1): x",
-		"type=SYSCALL msg=audi(1.000:1): x", "node= type=EOE msg=audit(1.000:1): ", "type=SYSCALL\tmsg=audit(1.000:1): x",
-		"type=ANOM_PROMISCUOUX msg=audit(1.000:1): x", "type=ANOM_PROMISCUOUS\tmsg=audit(1.000:1): x",
-		"type=EOE msg=audit(1.000:1)", "type=EOE msg=audit(",
-	} {
-		f.Add([]byte(line))
-	}
-	f.Fuzz(func(t *testing.T, line []byte) {
-		slot, ok := recordSlot(line)
-		start, end, want := recordType(line)
-		if ok != want {
-			t.Fatalf("recordSlot ok = %v, recordType ok = %v", ok, want)
-		}
-		if ok && slot != typeIndex[string(line[start:end])] {
-			t.Fatalf("recordSlot = %d (%s), want %d for type %q", slot, recordTypes[slot], typeIndex[string(line[start:end])], line[start:end])
-		}
-	})
-}
 
 // corpus serves a generated stream over and over, in chunks of whole
 // lines, each chunk going on where the last one stopped.
@@ -297,7 +180,7 @@ func mallocs(f func()) uint64 {
 
 // readFloor only finds each newline, as any line reader must: the floor.
 func readFloor(b *testing.B, r io.Reader) int {
-	br := bufio.NewReaderSize(r, readBufferSize)
+	br := bufio.NewReaderSize(r, BufferSize)
 	n := 0
 	for {
 		_, err := br.ReadSlice('\n')
@@ -315,8 +198,8 @@ func readFloor(b *testing.B, r io.Reader) int {
 
 // readPlugin is the plugin's reader, with the loop's side draining resets.
 func readPlugin(b *testing.B, r io.Reader) int {
-	stats := new(streamStats)
-	resets := make(chan resetRecord, 64)
+	stats := new(Counts)
+	resets := make(chan Reset, 64)
 	done := make(chan int)
 	go func() {
 		n := 0
@@ -325,19 +208,19 @@ func readPlugin(b *testing.B, r io.Reader) int {
 		}
 		done <- n
 	}()
-	err := readRecords(r, stats, resets)
+	err := Read(r, stats, resets)
 	close(resets)
 	<-done
 	if err != nil {
 		b.Fatal(err)
 	}
-	return int(stats.records() + stats.malformed.Load())
+	return int(stats.Records() + stats.Malformed())
 }
 
 // newScanner is the obvious line reader, sized for auditd's longest line.
 func newScanner(r io.Reader) *bufio.Scanner {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, readBufferSize), readBufferSize)
+	sc.Buffer(make([]byte, BufferSize), BufferSize)
 	return sc
 }
 
@@ -414,7 +297,7 @@ func readLibauditData(b *testing.B, r io.Reader) int {
 }
 
 // BenchmarkRecordSlot is the reader's work per record once the newline is
-// found, finding the type's slot: recordSlot on lines already split out of
+// found, finding the type's slot: slotOf on lines already split out of
 // the corpus, without the copy into the read buffer and the newline search
 // that BenchmarkReaders includes. The lines are the first 64 KiB of the
 // corpus, a read buffer's worth, so that they are in the cache as a
@@ -422,7 +305,7 @@ func readLibauditData(b *testing.B, r io.Reader) int {
 func BenchmarkRecordSlot(b *testing.B) {
 	data, _ := gen.Generate(gen.Default(200000))
 	var lines [][]byte
-	for line := range bytes.Lines(data[:readBufferSize]) {
+	for line := range bytes.Lines(data[:BufferSize]) {
 		if line[len(line)-1] == '\n' {
 			lines = append(lines, line)
 		}
@@ -432,7 +315,7 @@ func BenchmarkRecordSlot(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; {
 		for _, line := range lines[:min(len(lines), b.N-i)] {
-			slot, ok := recordSlot(line)
+			slot, ok := slotOf(line)
 			if !ok {
 				slot = slotMalformed
 			}

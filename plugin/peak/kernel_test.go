@@ -1,72 +1,30 @@
-package main
+package peak
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
 	"github.com/audisp-backlog/audisp-backlog/conf"
+	"github.com/audisp-backlog/audisp-backlog/internal/logtest"
+	"github.com/audisp-backlog/audisp-backlog/plugin/peak/peaktest"
+	"github.com/audisp-backlog/audisp-backlog/plugin/records"
 )
 
-// gatedKernel is a scriptedKernel whose gated calls wait at a gate until the
-// test opens it, as a sender waits in the kernel while the audit backlog is
-// over its limit (audit_receive's schedule_timeout, up to 60 s). Every call
-// that reaches the gate is announced on entered.
-type gatedKernel struct {
-	*scriptedKernel
-	gateResets, gateStatus bool
-	entered                chan string   // "reset" or "status", buffered
-	gate                   chan struct{} // closed to let every call through
-	closed                 chan struct{} // closed by Close
-	closeOnce              sync.Once
-}
+// kernelWait is how long Finish waits for the kernel in these tests, as
+// the plugin does (half its shutdown budget).
+const kernelWait = 750 * time.Millisecond
 
-func newGatedKernel(k *scriptedKernel) *gatedKernel {
-	return &gatedKernel{
-		scriptedKernel: k,
-		entered:        make(chan string, 64),
-		gate:           make(chan struct{}),
-		closed:         make(chan struct{}),
-	}
-}
-
-func (k *gatedKernel) wait(call string) {
-	select {
-	case k.entered <- call:
-	default:
-	}
-	<-k.gate
-}
-
-func (k *gatedKernel) ResetMaxDepth() (uint32, error) {
-	if k.gateResets {
-		k.wait("reset")
-	}
-	return k.scriptedKernel.ResetMaxDepth()
-}
-
-func (k *gatedKernel) Status() (auditclient.Status, error) {
-	if k.gateStatus {
-		k.wait("status")
-	}
-	return k.scriptedKernel.Status()
-}
-
-// Close records that the loop's kernel worker closed the client.
-func (k *gatedKernel) Close() error {
-	k.closeOnce.Do(func() { close(k.closed) })
-	return nil
-}
+// hangLimit bounds every wait for the loop or its worker; a test that
+// reaches it has hung.
+const hangLimit = 20 * time.Second
 
 // waitFor waits for a value from ch, failing the test after hangLimit.
 func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
@@ -81,43 +39,19 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 	}
 }
 
-// syncBuffer is a log destination shared by the loop and its kernel worker.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// newGatedFixture is a fixture whose loop runs its own kernel worker on a
-// gated kernel, and logs to the returned buffer.
-func newGatedFixture(t *testing.T, set settings, st auditclient.Status) (*fixture, *gatedKernel, *syncBuffer) {
+// newGatedFixture is a fixture whose loop runs its own kernel worker, on a
+// kernel whose calls the test can hold (f.k.GateResets, f.k.GateStatus),
+// and logs to the returned buffer.
+func newGatedFixture(t *testing.T, set Settings, st auditclient.Status) (*fixture, *peaktest.Kernel, *logtest.Buffer) {
 	t.Helper()
 	f := newWorkerFixture(t, set, st)
-	gk := newGatedKernel(f.k)
-	f.loop.kernel = gk
-	logs := new(syncBuffer)
-	f.loop.logger = slog.New(slog.NewTextHandler(logs, nil))
-	// newLoop took the initial status as a sample; start clean.
-	f.loop.cur = openInterval{start: f.loop.cur.start}
-	t.Cleanup(func() {
-		select {
-		case <-gk.gate:
-		default:
-			close(gk.gate) // let a stuck worker end
-		}
-	})
-	return f, gk, logs
+	logger, logs := logtest.New()
+	f.loop.logger = logger
+	f.loop.acct.logger = logger
+	// New took the initial status as a sample; start clean.
+	f.loop.acct.cur = openInterval{start: f.loop.acct.cur.start}
+	t.Cleanup(f.k.Open) // let a stuck worker end
+	return f, f.k, logs
 }
 
 // TestLoopSlowReset: while our reset is held in the kernel, samples are
@@ -129,11 +63,11 @@ func newGatedFixture(t *testing.T, set settings, st auditclient.Status) (*fixtur
 func TestLoopSlowReset(t *testing.T) {
 	ctx := context.Background()
 	f, gk, logs := newGatedFixture(t, kernelSet, patched)
-	gk.gateResets = true
-	f.k.acks = []ack{{old: 42}, {old: 7}}
+	gk.GateResets = true
+	f.k.Acks = []peaktest.Ack{{Old: 42}, {Old: 7}}
 
 	f.loop.requestTick(ctx, true)
-	waitFor(t, gk.entered, "the reset to reach the kernel")
+	waitFor(t, gk.Entered, "the reset to reach the kernel")
 
 	for range 3 {
 		f.loop.requestSample() // skipped: a call is in flight
@@ -146,7 +80,7 @@ func TestLoopSlowReset(t *testing.T) {
 		t.Fatalf("reported before the ack: %s", f.peaks())
 	}
 
-	close(gk.gate)
+	gk.Open()
 	r := waitFor(t, f.loop.replies, "the reset's reply")
 	f.loop.reply(ctx, r) // also starts the waiting interval end's reset
 	f.loop.reply(ctx, waitFor(t, f.loop.replies, "the second reset's reply"))
@@ -161,11 +95,11 @@ func TestLoopSlowReset(t *testing.T) {
 	if f.loop.samplesSkipped != 3 {
 		t.Errorf("samples skipped = %d, want 3", f.loop.samplesSkipped)
 	}
-	if f.k.resets != 2 {
-		t.Errorf("%d resets, want 2", f.k.resets)
+	if f.k.Resets() != 2 {
+		t.Errorf("%d resets, want 2", f.k.Resets())
 	}
-	if f.loop.held != nil || len(f.loop.parked) != 0 || len(f.loop.outstanding) != 0 {
-		t.Errorf("left over: held %v, parked %v, outstanding %v", f.loop.held, f.loop.parked, f.loop.outstanding)
+	if f.loop.acct.held != nil || len(f.loop.acct.parked) != 0 || len(f.loop.acct.outstanding) != 0 {
+		t.Errorf("left over: held %v, parked %v, outstanding %v", f.loop.acct.held, f.loop.acct.parked, f.loop.acct.outstanding)
 	}
 	for _, want := range []string{"has not returned yet", "samples_skipped=3"} {
 		if !strings.Contains(logs.String(), want) {
@@ -181,32 +115,32 @@ func TestLoopSlowReset(t *testing.T) {
 func TestLoopFinishStuckKernel(t *testing.T) {
 	tests := []struct {
 		name  string
-		setup func(ctx context.Context, f *fixture, gk *gatedKernel)
+		setup func(ctx context.Context, f *fixture, gk *peaktest.Kernel)
 		want  string
 	}{
 		{
 			name: "reset in flight",
-			setup: func(ctx context.Context, f *fixture, gk *gatedKernel) {
-				gk.gateResets = true
-				f.k.acks = []ack{{old: 9}}
+			setup: func(ctx context.Context, f *fixture, gk *peaktest.Kernel) {
+				gk.GateResets = true
+				f.k.Acks = []peaktest.Ack{{Old: 9}}
 				f.loop.requestTick(ctx, true)
-				waitFor(t, gk.entered, "the reset to reach the kernel")
+				waitFor(t, gk.Entered, "the reset to reach the kernel")
 				f.loop.resetRecord(ctx, f.record(9, 0)) // parked
 			},
 			want: "",
 		},
 		{
 			name: "sample in flight, a report held",
-			setup: func(ctx context.Context, f *fixture, gk *gatedKernel) {
-				f.k.acks = []ack{{old: 4}}
+			setup: func(ctx context.Context, f *fixture, gk *peaktest.Kernel) {
+				f.k.Acks = []peaktest.Ack{{Old: 4}}
 				f.loop.requestTick(ctx, true)
 				f.loop.reply(ctx, waitFor(t, f.loop.replies, "the reset's reply"))
-				if f.loop.held == nil {
+				if f.loop.acct.held == nil {
 					t.Fatal("report not held")
 				}
-				gk.gateStatus = true
+				gk.GateStatus = true
 				f.loop.requestSample()
-				waitFor(t, gk.entered, "the sample to reach the kernel")
+				waitFor(t, gk.Entered, "the sample to reach the kernel")
 			},
 			want: "kernel:4/1/0",
 		},
@@ -219,7 +153,7 @@ func TestLoopFinishStuckKernel(t *testing.T) {
 
 			done := make(chan struct{})
 			go func() {
-				f.loop.finish(ctx)
+				f.loop.Finish(ctx, kernelWait)
 				close(done)
 			}()
 			waitFor(t, done, "finish to give up on the kernel")
@@ -230,12 +164,12 @@ func TestLoopFinishStuckKernel(t *testing.T) {
 				t.Errorf("log does not say why there is no final reset:\n%s", logs)
 			}
 			select {
-			case <-gk.closed:
+			case <-gk.Closed():
 				t.Fatal("client closed while a call was still in the kernel")
 			default:
 			}
-			close(gk.gate)
-			waitFor(t, gk.closed, "the kernel worker to close the client")
+			gk.Open()
+			waitFor(t, gk.Closed(), "the kernel worker to close the client")
 			if got := f.peaks(); got != tt.want {
 				t.Errorf("after the late reply, intervals %q, want %q", got, tt.want)
 			}
@@ -249,22 +183,22 @@ func TestLoopFinishStuckKernel(t *testing.T) {
 // blocks), keeps skipping samples, stops at once on cancellation, and
 // finish stays within its budget.
 func TestLoopRunDrainsWhileKernelStuck(t *testing.T) {
-	set := settings{Interval: 5 * time.Millisecond, SampleInterval: time.Millisecond, RecordWait: time.Second, Method: conf.MethodAuto}
+	set := Settings{Interval: 5 * time.Millisecond, SampleInterval: time.Millisecond, RecordWait: time.Second, Method: conf.MethodAuto}
 	f, gk, logs := newGatedFixture(t, set, patched)
 	f.loop.now = time.Now // run and its tickers use the real clock
-	gk.gateResets = true
-	f.k.acks = []ack{{old: 3}}
+	gk.GateResets = true
+	f.k.Acks = []peaktest.Ack{{Old: 3}}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	resets := make(chan resetRecord, 64)
+	resets := make(chan records.Reset, 64)
 	why := make(chan string, 1)
-	go func() { why <- f.loop.run(ctx, resets, nil, nil, nil) }()
-	waitFor(t, gk.entered, "the first interval's reset to reach the kernel")
+	go func() { why <- f.loop.Run(ctx, resets, nil) }()
+	waitFor(t, gk.Entered, "the first interval's reset to reach the kernel")
 
 	const sent = 1000
 	sentAll := make(chan struct{})
 	go func() {
-		rec := resetRecord{Old: 3, Time: time.Now(), AUID: unsetID, Ses: unsetID}
+		rec := records.Reset{Old: 3, Time: time.Now(), AUID: records.UnsetID, Ses: records.UnsetID}
 		for range sent {
 			resets <- rec // blocks once the buffer is full, unless the loop drains it
 		}
@@ -285,28 +219,28 @@ func TestLoopRunDrainsWhileKernelStuck(t *testing.T) {
 
 	// run has returned: its state is ours to read.
 	taken := uint64(sent - len(resets))
-	if got := uint64(len(f.loop.parked)) + f.stats.dropped.Load(); got != taken {
-		t.Errorf("parked %d + dropped %d = %d, want the %d records taken", len(f.loop.parked), f.stats.dropped.Load(), got, taken)
+	if got := uint64(len(f.loop.acct.parked)) + f.loop.acct.dropped; got != taken {
+		t.Errorf("parked %d + dropped %d = %d, want the %d records taken", len(f.loop.acct.parked), f.loop.acct.dropped, got, taken)
 	}
-	if len(f.loop.parked) != maxParked {
-		t.Errorf("parked %d records, want the bound, %d", len(f.loop.parked), maxParked)
+	if len(f.loop.acct.parked) != maxParked {
+		t.Errorf("parked %d records, want the bound, %d", len(f.loop.acct.parked), maxParked)
 	}
 	if f.loop.samplesSkipped == 0 {
 		t.Errorf("no sample skipped")
 	}
 	finished := make(chan struct{})
 	go func() {
-		f.loop.finish(context.Background())
+		f.loop.Finish(context.Background(), kernelWait)
 		close(finished)
 	}()
 	waitFor(t, finished, "finish")
 	if !strings.Contains(logs.String(), "exiting without the final reset") {
 		t.Errorf("log does not say why there is no final reset:\n%s", logs)
 	}
-	close(gk.gate)
-	waitFor(t, gk.closed, "the kernel worker to close the client")
+	gk.Open()
+	waitFor(t, gk.Closed(), "the kernel worker to close the client")
 	t.Logf("kernel held: %d reset records taken (%d parked, %d dropped), %d samples skipped",
-		taken, len(f.loop.parked), f.stats.dropped.Load(), f.loop.samplesSkipped)
+		taken, len(f.loop.acct.parked), f.loop.acct.dropped, f.loop.samplesSkipped)
 }
 
 // TestLoopKernelFaults: netlink errors and bad replies from the kernel
@@ -331,19 +265,19 @@ func TestLoopKernelFaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, kernelSet, patched)
-			logs := new(syncBuffer)
-			f.loop.logger = slog.New(slog.NewTextHandler(logs, nil))
-			f.loop.cur = openInterval{start: f.loop.cur.start}
+			logger, logs := logtest.New()
+			f.loop.logger, f.loop.acct.logger = logger, logger
+			f.loop.acct.cur = openInterval{start: f.loop.acct.cur.start}
 
-			f.k.acks = []ack{{old: 5}, {err: tt.err}, {err: tt.err}, {old: 30}}
+			f.k.Acks = []peaktest.Ack{{Old: 5}, {Err: tt.err}, {Err: tt.err}, {Old: 30}}
 			f.tick(false) // healthy
-			f.k.statusErr = tt.err
+			f.k.StatusErr = tt.err
 			f.sample()
 			f.sample()
 			f.tick(false)
 			f.tick(false)
-			f.k.statusErr = nil // the fault ends
-			f.k.backlogs = []uint32{12}
+			f.k.StatusErr = nil // the fault ends
+			f.k.Backlogs = []uint32{12}
 			f.sample()
 			f.tick(false)
 
@@ -376,11 +310,11 @@ func TestLoopKernelFaults(t *testing.T) {
 func TestLoopCoincidingCallIsQuiet(t *testing.T) {
 	ctx := context.Background()
 	f, gk, logs := newGatedFixture(t, kernelSet, patched)
-	gk.gateResets = true
-	f.k.acks = []ack{{old: 5}}
+	gk.GateResets = true
+	f.k.Acks = []peaktest.Ack{{Old: 5}}
 
 	f.loop.requestTick(ctx, false)
-	waitFor(t, gk.entered, "the reset to reach the kernel")
+	waitFor(t, gk.Entered, "the reset to reach the kernel")
 	f.loop.requestSample() // same beat as the interval's end
 	if strings.Contains(logs.String(), "has not returned yet") {
 		t.Fatalf("a single coinciding sample was logged as a slow call:\n%s", logs)
@@ -389,7 +323,7 @@ func TestLoopCoincidingCallIsQuiet(t *testing.T) {
 	if !strings.Contains(logs.String(), "has not returned yet") {
 		t.Fatalf("a call that outlived a sample interval was not logged:\n%s", logs)
 	}
-	close(gk.gate)
+	gk.Open()
 	f.loop.reply(ctx, waitFor(t, f.loop.replies, "the reset's reply"))
 	if got := strings.Count(logs.String(), "has not returned yet"); got != 1 {
 		t.Errorf("slow call logged %d times, want once:\n%s", got, logs)

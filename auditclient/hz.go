@@ -1,4 +1,4 @@
-package main
+package auditclient
 
 import (
 	"bufio"
@@ -9,20 +9,22 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// defaultHZ is assumed when the kernel's configuration cannot be read.
-const defaultHZ = 1000
+// DefaultHZ is assumed when the kernel's configuration cannot be read.
+const DefaultHZ = 1000
 
-// kernelHZ finds the kernel's tick rate (CONFIG_HZ), which the kernel uses
-// as the unit of backlog_wait_time_actual. It reads /proc/config.gz
-// (CONFIG_IKCONFIG_PROC) or /boot/config-RELEASE, as shipped by Debian,
-// Ubuntu, Fedora, RHEL and SUSE. It returns where the value came from, or
-// defaultHZ and the reason it could not be found.
-func kernelHZ(root string) (hz uint32, source string, err error) {
+// TickRate finds the kernel's tick rate (CONFIG_HZ), the unit of the
+// jiffies fields of Status (BacklogWaitTime, BacklogWaitTimeActual). It
+// reads ROOT/proc/config.gz (CONFIG_IKCONFIG_PROC) or
+// ROOT/boot/config-RELEASE, as shipped by Debian, Ubuntu, Fedora, RHEL and
+// SUSE; root is "" on a live system. It returns where the value came from,
+// or DefaultHZ and the reason it could not be found.
+func TickRate(root string) (hz uint32, source string, err error) {
 	release, err := os.ReadFile(root + "/proc/sys/kernel/osrelease")
 	if err != nil {
-		return defaultHZ, "", fmt.Errorf("kernel release: %w", err)
+		return DefaultHZ, "", fmt.Errorf("kernel release: %w", err)
 	}
 	paths := []string{root + "/proc/config.gz", root + "/boot/config-" + strings.TrimSpace(string(release))}
 	var errs []string
@@ -33,7 +35,7 @@ func kernelHZ(root string) (hz uint32, source string, err error) {
 		}
 		errs = append(errs, err.Error())
 	}
-	return defaultHZ, "", fmt.Errorf("kernel HZ unknown, assuming %d: %s", defaultHZ, strings.Join(errs, "; "))
+	return DefaultHZ, "", fmt.Errorf("kernel HZ unknown, assuming %d: %s", DefaultHZ, strings.Join(errs, "; "))
 }
 
 // configHZ reads CONFIG_HZ from a kernel config file, gzipped or not.
@@ -73,4 +75,13 @@ func parseConfigHZ(r io.Reader) (uint32, error) {
 		return 0, err
 	}
 	return 0, fmt.Errorf("no CONFIG_HZ")
+}
+
+// Ticks converts a count of kernel ticks (jiffies) at hz ticks a second to
+// a duration; 0 when hz is 0.
+func Ticks(ticks, hz uint32) time.Duration {
+	if hz == 0 {
+		return 0
+	}
+	return time.Duration(ticks) * time.Second / time.Duration(hz)
 }

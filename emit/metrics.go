@@ -1,0 +1,173 @@
+package emit
+
+import (
+	"strings"
+	"time"
+)
+
+// Kind is how a metric's values are exported.
+type Kind int
+
+const (
+	// Gauge is a figure of the interval: an OTLP gauge, a statsd gauge.
+	Gauge Kind = iota + 1
+	// Counter is monotonic and cumulative: an OTLP cumulative sum, a
+	// statsd count of its increase since the previous interval.
+	Counter
+)
+
+// Metric is one figure that every emitter sends for each interval.
+type Metric struct {
+	// Name is the OTLP name. Statsd and the stdout line drop its
+	// "linux.audit." prefix (statsd puts statsd_namespace instead).
+	Name string
+	Kind Kind
+	// Unit is a UCUM unit, as OTLP wants.
+	Unit string
+	// Float says the values are fractions; else they are whole numbers.
+	Float bool
+	// Attr is the attribute (statsd tag) that tells the metric's points
+	// apart, "" when it has one point without attributes.
+	Attr string
+	// SinceBoot says a counter is the kernel's, counting from boot (or
+	// from its last reset by an administrator), not from the plugin's
+	// start: statsd takes its first value as a baseline.
+	SinceBoot bool
+	// Description says what the figure is, for OTLP, the README and the
+	// man page.
+	Description string
+
+	points func(iv *Interval, dst []Point) []Point
+}
+
+// Point is one value of a metric.
+type Point struct {
+	// Attr is the value of Metric.Attr, "" for a point without attributes.
+	Attr string
+	// Int is the value of a whole-number metric, Float of a fraction.
+	Int   int64
+	Float float64
+}
+
+// Points appends the metric's points for iv to dst.
+func (m *Metric) Points(iv *Interval, dst []Point) []Point { return m.points(iv, dst) }
+
+// ShortName is Name without "linux.audit.", as statsd and stdout write it.
+func (m *Metric) ShortName() string { return strings.TrimPrefix(m.Name, namePrefix) }
+
+// namePrefix starts every metric name.
+const namePrefix = "linux.audit."
+
+// metrics is the table of every metric, in the order emitters send them.
+var metrics = []Metric{
+	gauge("linux.audit.backlog.max_depth", "{record}", "method",
+		"The interval's peak depth of the kernel's audit queue; method says how it was measured (kernel: the kernel's high-water mark, exact; sampled: the highest of the interval's samples).",
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Attr: string(iv.Method), Int: int64(iv.Peak)})
+		}),
+	gauge("linux.audit.backlog.size", "{record}", "",
+		"Depth of the kernel's audit queue at the end of the interval.",
+		func(iv *Interval, dst []Point) []Point { return append(dst, Point{Int: int64(iv.Size)}) }),
+	fraction("linux.audit.backlog.mean", "{record}", "",
+		"Mean of the queue depths sampled in the interval.",
+		func(iv *Interval, dst []Point) []Point { return append(dst, Point{Float: iv.Mean}) }),
+	gauge("linux.audit.backlog.limit", "{record}", "",
+		"The kernel's backlog_limit; 0 means unlimited.",
+		func(iv *Interval, dst []Point) []Point { return append(dst, Point{Int: int64(iv.Limit)}) }),
+	fraction("linux.audit.backlog.utilization", "1", "method",
+		"The interval's peak divided by backlog_limit (0 when unlimited).",
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Attr: string(iv.Method), Float: iv.Utilization})
+		}),
+	kernelCounter("linux.audit.lost", "{record}",
+		"Audit records the kernel dropped (its lost counter).",
+		func(iv *Interval, dst []Point) []Point { return append(dst, Point{Int: clampInt64(iv.Lost)}) }),
+	kernelCounter("linux.audit.backlog.wait_time", "ms",
+		"Time audited tasks waited for room in a full queue (backlog_wait_time_actual, converted from kernel ticks).",
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Int: max(iv.WaitTime.Milliseconds(), 0)})
+		}),
+	counter("linux.audit.backlog.resets", "{reset}", "source",
+		"Resets of the kernel's high-water mark: the plugin's own (source own) and other tools' (source external).",
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Attr: "own", Int: clampInt64(iv.OwnResets)},
+				Point{Attr: "external", Int: clampInt64(iv.ExternalResets)})
+		}),
+	counter("linux.audit.plugin.records", "{record}", "type",
+		"Records the plugin read from auditd, by record type (a fixed set of known types, the rest as other).",
+		func(iv *Interval, dst []Point) []Point {
+			if len(iv.Plugin.Types) == 0 {
+				return append(dst, Point{Int: clampInt64(iv.Plugin.Records)})
+			}
+			for _, t := range iv.Plugin.Types {
+				dst = append(dst, Point{Attr: t.Type, Int: clampInt64(t.Count)})
+			}
+			return dst
+		}),
+	counter("linux.audit.plugin.malformed", "{record}", "",
+		"Lines the plugin skipped because they were not audit records or were too long.",
+		func(iv *Interval, dst []Point) []Point { return append(dst, Point{Int: clampInt64(iv.Plugin.Malformed)}) }),
+	counter("linux.audit.plugin.resets_failed", "{reset}", "",
+		"Resets (AUDIT_SET) or status reads (AUDIT_GET) of the kernel that failed.",
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Int: clampInt64(iv.Plugin.ResetsFailed)})
+		}),
+	counter("linux.audit.plugin.emits_failed", "{interval}", "",
+		"Interval deliveries that an emitter failed (a collector refused or timed out).",
+		func(iv *Interval, dst []Point) []Point { return append(dst, Point{Int: clampInt64(iv.Plugin.EmitsFailed)}) }),
+	counter("linux.audit.plugin.emits_dropped", "{interval}", "",
+		"Intervals dropped because an emitter's queue was full.",
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Int: clampInt64(iv.Plugin.EmitsDropped)})
+		}),
+	counter("linux.audit.plugin.samples_skipped", "{sample}", "",
+		"Queue samples not taken because a kernel call was still in flight.",
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Int: clampInt64(iv.Plugin.SamplesSkipped)})
+		}),
+	counter("linux.audit.plugin.reset_records_dropped", "{record}", "",
+		"backlog_max_depth reset records the plugin could not keep (its loop was not keeping up).",
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Int: clampInt64(iv.Plugin.ResetRecordsDropped)})
+		}),
+}
+
+// Metrics returns the table of every metric, in the order emitters send
+// them. The caller owns the returned slice.
+func Metrics() []Metric { return append([]Metric(nil), metrics...) }
+
+func gauge(name, unit, attr, desc string, p func(*Interval, []Point) []Point) Metric {
+	return Metric{Name: name, Kind: Gauge, Unit: unit, Attr: attr, Description: desc, points: p}
+}
+
+func fraction(name, unit, attr, desc string, p func(*Interval, []Point) []Point) Metric {
+	m := gauge(name, unit, attr, desc, p)
+	m.Float = true
+	return m
+}
+
+func counter(name, unit, attr, desc string, p func(*Interval, []Point) []Point) Metric {
+	return Metric{Name: name, Kind: Counter, Unit: unit, Attr: attr, Description: desc, points: p}
+}
+
+func kernelCounter(name, unit, desc string, p func(*Interval, []Point) []Point) Metric {
+	m := counter(name, unit, "", desc, p)
+	m.SinceBoot = true
+	return m
+}
+
+func clampInt64(v uint64) int64 {
+	if v > 1<<63-1 {
+		return 1<<63 - 1
+	}
+	return int64(v)
+}
+
+// Start returns when the metric's points start: the interval's start for a
+// gauge, CounterStart for a counter.
+func (m *Metric) Start(iv *Interval) time.Time {
+	if m.Kind == Gauge {
+		return iv.Start
+	}
+	return iv.CounterStart
+}

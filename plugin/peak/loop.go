@@ -1,0 +1,570 @@
+// Package peak measures the peak depth of the kernel's audit queue in each
+// reporting interval. An [Accountant] counts every peak exactly once, from
+// the readings of an exact [Source] (the kernel's high-water mark), the
+// samples of the backlog and the reset records other tools leave in the
+// audit trail; the [Loop] feeds it: it owns the interval and sample
+// tickers, makes the kernel calls on a worker goroutine of its own, and
+// hands each finished interval to the emitters.
+package peak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/audisp-backlog/audisp-backlog/auditclient"
+	"github.com/audisp-backlog/audisp-backlog/emit"
+	"github.com/audisp-backlog/audisp-backlog/plugin/records"
+)
+
+// Settings are the parts of the configuration the loop runs on.
+type Settings struct {
+	Interval, SampleInterval, RecordWait time.Duration
+	Method                               string // conf.MethodAuto, MethodKernel or MethodSampled
+}
+
+// Emitter is where finished intervals go. emit.Set is the real one: Emit
+// only queues, so a dead collector never holds up the loop.
+type Emitter interface {
+	Emit(ctx context.Context, iv emit.Interval) error
+	Close(ctx context.Context) error
+	Stats() emit.Stats
+}
+
+// Config is what a Loop is made of.
+type Config struct {
+	// Kernel is read for samples and for the figures of each report. The
+	// loop takes it over: its kernel worker closes it.
+	Kernel Kernel
+	// Mark is the kernel's high-water mark, nil when the kernel has none
+	// (its status lacks backlog_max_depth).
+	Mark Source
+	// Out takes the finished intervals.
+	Out Emitter
+	// Stream is the stdin reader's counters, reported with each interval.
+	Stream *records.Counts
+	Logger *slog.Logger
+	// Now is the wall clock (time.Now; tests give their own).
+	Now func() time.Time
+	// HZ is the kernel's tick rate, to convert backlog_wait_time_actual.
+	HZ       uint32
+	Settings Settings
+	// Status is a status just read from the kernel: the first sample, and
+	// the kernel figures until the next status.
+	Status auditclient.Status
+}
+
+// Loop runs the reporting intervals. Run, and Finish after it, run on one
+// goroutine, which owns the interval state, the kernel client and the
+// emitters; the kernel calls run on a worker goroutine, and talk to the
+// loop only through calls and replies, so the loop never waits on the
+// kernel. Apply reaches the loop from another goroutine, on a channel.
+type Loop struct {
+	kernel Kernel
+	mark   Source // the kernel's mark, nil when it has none
+	source Source // the exact source in force, nil when sampling
+	out    Emitter
+	stream *records.Counts
+	logger *slog.Logger
+	now    func() time.Time
+	hz     uint32
+
+	set    Settings
+	method emit.Method
+	acct   *Accountant
+
+	counterStart         time.Time
+	last                 auditclient.Status
+	ownResets, extResets uint64 // the reports' running totals
+	resetsFailed         uint64
+
+	// The kernel worker (kernelWorker) makes the kernel calls, one at a
+	// time, so that the loop never blocks on the kernel.
+	calls          chan kernelCall  // to the worker, buffered 1; closed by stopKernel
+	replies        chan kernelReply // from the worker, buffered 1
+	working        bool             // the worker has started
+	inFlight       *kernelCall      // the call the worker is making, or nil
+	tickDue        bool             // an interval ended while a call was in flight
+	tickHold       bool             // and whether its report is to be held
+	samplesSkipped uint64           // samples skipped because a call was in flight
+	slowSkips      uint64           // of those, since the call in flight started
+	slowLogged     bool             // the call in flight was logged as slow
+	kernelFault    string           // last kernel error, logged once per change
+	emitFault      string
+
+	changes chan change   // from Apply
+	done    chan struct{} // closed when Run returns
+}
+
+// New makes a loop whose first interval starts now. c.Status decides the
+// method under `method = auto`.
+func New(c Config) (*Loop, error) {
+	m, err := Resolve(c.Settings.Method, c.Status)
+	if err != nil {
+		return nil, err
+	}
+	t := c.Now()
+	l := &Loop{
+		kernel: c.Kernel, mark: c.Mark, out: c.Out, stream: c.Stream, logger: c.Logger, now: c.Now, hz: c.HZ,
+		set: c.Settings, method: m,
+		acct:         NewAccountant(c.Logger, t, m, c.Settings.RecordWait),
+		counterStart: t,
+		last:         c.Status,
+		calls:        make(chan kernelCall, 1),
+		replies:      make(chan kernelReply, 1),
+		changes:      make(chan change),
+		done:         make(chan struct{}),
+	}
+	l.source = l.sourceFor(m)
+	l.acct.Sample(c.Status.Backlog)
+	l.logMethod(c.Status)
+	return l, nil
+}
+
+// sourceFor returns the exact source of method m, nil for sampling.
+func (l *Loop) sourceFor(m emit.Method) Source {
+	if m == emit.MethodKernel {
+		return l.mark
+	}
+	return nil
+}
+
+func (l *Loop) logMethod(st auditclient.Status) {
+	switch {
+	case l.method == emit.MethodKernel:
+		l.logger.Info("measuring with the kernel's backlog high-water mark", "method", l.method, "interval", l.set.Interval)
+	case st.HasMaxDepth:
+		l.logger.Info("sampling the backlog, as configured (the kernel has backlog_max_depth, but method = sampled)", "method", l.method, "sample_interval", l.set.SampleInterval)
+	default:
+		l.logger.Warn("this kernel has no backlog_max_depth high-water mark; sampling the backlog instead, so bursts shorter than sample_interval can be missed",
+			"method", l.method, "sample_interval", l.set.SampleInterval)
+	}
+}
+
+// callKind says what a kernel call is for.
+type callKind int
+
+const (
+	callSample callKind = iota // read the status for a sample
+	callTick                   // close the interval: read the source, then the status
+)
+
+// kernelCall is one round trip to the kernel, made by the kernel worker.
+type kernelCall struct {
+	kind   callKind
+	source Source // read before the status; nil for none
+	hold   bool   // hold the interval's report until the reset's own record arrives
+}
+
+// kernelReply is what a kernelCall brought back.
+type kernelReply struct {
+	call          kernelCall
+	reading       Reading
+	readErr       error
+	before, after time.Time // wall clock around the reading; without one, both when the call started
+	status        auditclient.Status
+	statusErr     error
+}
+
+// callKernel makes c. It runs on the kernel worker, never on the loop
+// goroutine: while the audit backlog is over its limit the kernel makes
+// every netlink sender sleep inside the send, up to backlog_wait_time (60 s
+// by default) and uninterruptibly, and that is when the loop has most to do.
+func callKernel(k Kernel, c kernelCall, now func() time.Time) kernelReply {
+	r := kernelReply{call: c, before: now()}
+	r.after = r.before
+	if c.source != nil {
+		r.reading, r.readErr = c.source.Take()
+		r.after = now()
+	}
+	r.status, r.statusErr = k.Status()
+	return r
+}
+
+// kernelWorker makes the loop's kernel calls, one at a time, until calls is
+// closed (by stopKernel) and the call in flight, if any, has returned. It
+// owns the kernel client from its first call and closes it when it ends.
+// On shutdown nobody waits for it past the shutdown budget; a call stuck
+// in the kernel ends with the process.
+func (l *Loop) kernelWorker(calls <-chan kernelCall) {
+	for c := range calls {
+		l.replies <- callKernel(l.kernel, c, l.now)
+	}
+	l.closeKernel()
+}
+
+func (l *Loop) closeKernel() {
+	if err := errors.Join(l.kernel.Close(), l.closeSources()); err != nil {
+		l.logger.Warn("closing the kernel client", "err", err)
+	}
+}
+
+func (l *Loop) closeSources() error {
+	if l.mark == nil {
+		return nil
+	}
+	return l.mark.Close()
+}
+
+// startCall hands c to the kernel worker, starting the worker on first use.
+// There is no call in flight, so the worker has taken the previous one and
+// the send does not block.
+func (l *Loop) startCall(c kernelCall) {
+	if !l.working {
+		l.working = true
+		go l.kernelWorker(l.calls)
+	}
+	if c.source != nil && l.method == emit.MethodKernel {
+		l.acct.ResetStarted()
+	}
+	l.inFlight = &c
+	l.calls <- c
+}
+
+// stopKernel ends the kernel worker once its call in flight returns, or
+// closes the kernel client at once if the worker never started.
+func (l *Loop) stopKernel() {
+	if l.calls == nil {
+		return
+	}
+	if l.working {
+		close(l.calls)
+	} else {
+		l.closeKernel()
+	}
+	l.calls = nil
+}
+
+// callSlow notes that a sample found a call still in flight. A sample
+// tick that merely coincides with a call (an interval's end, say) skips at
+// most one sample; a second skip means the call has outlived a whole
+// sample interval, and that is logged, once per call.
+func (l *Loop) callSlow() {
+	if l.slowSkips >= 2 && !l.slowLogged {
+		l.slowLogged = true
+		l.logger.Warn("an audit netlink call has not returned yet: samples are skipped and the interval's end waits until it does (the kernel holds audit senders while its backlog is over its limit)")
+	}
+}
+
+// requestSample starts a status read for a sample. A sample due while a
+// call is in flight is skipped and counted.
+func (l *Loop) requestSample() {
+	if l.inFlight != nil {
+		l.slowSkips++
+		l.samplesSkipped++
+		l.callSlow()
+		return
+	}
+	l.startCall(kernelCall{kind: callSample})
+}
+
+// requestTick starts closing the interval in progress: with an exact
+// source it reads the source, whose peak is the interval's. The interval
+// is reported when the reply arrives. An interval that ends while a call
+// is in flight ends when that call returns; several such ends make one.
+func (l *Loop) requestTick(ctx context.Context, hold bool) {
+	if l.inFlight != nil {
+		l.tickDue, l.tickHold = true, hold
+		return
+	}
+	// A report still held: its record did not come within the interval.
+	l.acct.Release()
+	l.emitReady(ctx)
+	l.startCall(kernelCall{kind: callTick, source: l.source, hold: hold})
+}
+
+// reply takes the kernel worker's answer to the call in flight.
+func (l *Loop) reply(ctx context.Context, r kernelReply) {
+	l.inFlight = nil
+	if l.slowLogged {
+		l.logger.Info("the slow audit netlink call returned", "samples_skipped", l.slowSkips, "samples_skipped_total", l.samplesSkipped)
+	}
+	l.slowSkips, l.slowLogged = 0, false
+	switch r.call.kind {
+	case callSample:
+		l.sampled(r)
+	case callTick:
+		l.ticked(r)
+	}
+	l.emitReady(ctx)
+	if l.tickDue {
+		l.tickDue = false
+		l.requestTick(ctx, l.tickHold)
+	}
+}
+
+// sampled takes a sample's status: the backlog now, for the mean and the
+// sampled peak, and the limit and counters for the report.
+func (l *Loop) sampled(r kernelReply) {
+	if r.statusErr != nil {
+		l.resetsFailed++
+		l.kernelFailed(r.statusErr)
+		return
+	}
+	l.kernelOK()
+	l.last = r.status
+	l.acct.Sample(r.status.Backlog)
+}
+
+// ticked ends the interval in progress with the reply of its tick call.
+func (l *Loop) ticked(r kernelReply) {
+	e := Ending{Before: r.before, After: r.after, Hold: r.call.hold}
+	if r.call.source != nil {
+		if r.readErr != nil {
+			l.resetsFailed++
+			l.kernelFailed(r.readErr)
+			e.Err = r.readErr
+		} else {
+			l.kernelOK()
+			e.Reading = &r.reading
+		}
+	}
+	if r.statusErr == nil {
+		l.last = r.status
+	} else {
+		l.resetsFailed++
+		l.kernelFailed(r.statusErr)
+	}
+	e.Size = l.last.Backlog
+	l.acct.End(e)
+}
+
+// resetRecord takes a backlog_max_depth CONFIG_CHANGE record from stdin.
+func (l *Loop) resetRecord(ctx context.Context, rec records.Reset) {
+	l.acct.Record(rec)
+	l.emitReady(ctx)
+}
+
+// holdExpired reports a held interval whose own record did not come back
+// in time.
+func (l *Loop) holdExpired(ctx context.Context) {
+	l.acct.Expire()
+	l.emitReady(ctx)
+}
+
+// emitReady emits the intervals the accountant finished.
+func (l *Loop) emitReady(ctx context.Context) {
+	for _, r := range l.acct.Take() {
+		l.emit(ctx, r)
+	}
+}
+
+// emit completes an interval with the latest kernel figures and the
+// counters, and hands it to the emitters.
+func (l *Loop) emit(ctx context.Context, r Report) {
+	l.ownResets += uint64(r.OwnResets)
+	l.extResets += uint64(r.ExternalResets)
+	iv := emit.Interval{
+		Start: r.Start, End: r.End, CounterStart: l.counterStart,
+		Method: r.Method, Peak: r.Peak, Size: r.Size, Mean: r.Mean, Samples: r.Samples,
+		Limit:     l.last.BacklogLimit,
+		Lost:      uint64(l.last.Lost),
+		WaitTime:  auditclient.Ticks(l.last.BacklogWaitTimeActual, l.hz),
+		OwnResets: l.ownResets, ExternalResets: l.extResets,
+	}
+	if iv.Limit > 0 {
+		iv.Utilization = float64(iv.Peak) / float64(iv.Limit)
+	}
+	es := l.out.Stats()
+	iv.Plugin = emit.Counters{
+		Records:      l.stream.Records(),
+		Types:        typeCounts(l.stream.ByType()),
+		Malformed:    l.stream.Malformed(),
+		ResetsFailed: l.resetsFailed,
+		EmitsFailed:  es.Failed,
+		EmitsDropped: es.Dropped,
+
+		SamplesSkipped:      l.samplesSkipped,
+		ResetRecordsDropped: l.stream.Dropped() + l.acct.Dropped(),
+	}
+	if err := l.out.Emit(ctx, iv); err != nil {
+		l.setFault(&l.emitFault, fmt.Sprintf("emit interval: %v", err))
+		return
+	}
+	l.setFault(&l.emitFault, "")
+}
+
+func typeCounts(in []records.TypeCount) []emit.TypeCount {
+	out := make([]emit.TypeCount, len(in))
+	for i, t := range in {
+		out[i] = emit.TypeCount{Type: t.Type, Count: t.Count}
+	}
+	return out
+}
+
+func (l *Loop) kernelFailed(err error) { l.setFault(&l.kernelFault, err.Error()) }
+func (l *Loop) kernelOK()              { l.setFault(&l.kernelFault, "") }
+
+// setFault logs a fault when it starts or changes and when it ends, not on
+// every occurrence.
+func (l *Loop) setFault(state *string, msg string) {
+	if *state == msg {
+		return
+	}
+	switch {
+	case msg == "":
+		l.logger.Info("recovered", "from", *state)
+	default:
+		l.logger.Error(msg)
+	}
+	*state = msg
+}
+
+// change is a reload's new settings and emitters, sent to Run by Apply.
+type change struct {
+	set   Settings
+	out   Emitter
+	reply chan<- changed
+}
+
+type changed struct {
+	old Emitter
+	err error
+}
+
+// errStopped is Apply's error when the loop is no longer running.
+var errStopped = errors.New("the interval loop has stopped")
+
+// Apply switches a running loop to new settings and emitters, after a
+// reload; the interval in progress goes on. It returns the old emitters,
+// for the caller to close (they are out itself when unchanged). It fails,
+// changing nothing, when set's method cannot run on this kernel, or when
+// the loop has stopped.
+func (l *Loop) Apply(ctx context.Context, set Settings, out Emitter) (old Emitter, err error) {
+	reply := make(chan changed, 1)
+	select {
+	case l.changes <- change{set: set, out: out, reply: reply}:
+	case <-l.done:
+		return nil, errStopped
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	r := <-reply // Run answers as it takes the change
+	return r.old, r.err
+}
+
+// apply is Apply on the loop's goroutine.
+func (l *Loop) apply(set Settings, out Emitter) (old Emitter, err error) {
+	m, err := Resolve(set.Method, l.last)
+	if err != nil {
+		return nil, err
+	}
+	old, l.out, l.set = l.out, out, set
+	l.acct.SetRecordWait(set.RecordWait)
+	if m != l.method {
+		l.method = m
+		l.source = l.sourceFor(m)
+		l.acct.SetMethod(m)
+		l.logMethod(l.last)
+	}
+	return old, nil
+}
+
+// Run drives the loop until ctx ends or stdin does (stdinDone), and
+// returns why. Resets, samples and reports happen here; resets are the
+// reset records the stdin reader found.
+func (l *Loop) Run(ctx context.Context, resets <-chan records.Reset, stdinDone <-chan error) string {
+	defer close(l.done)
+	set := l.set
+	interval := time.NewTicker(set.Interval)
+	defer interval.Stop()
+	sample := time.NewTicker(set.SampleInterval)
+	defer sample.Stop()
+	hold := time.NewTimer(0)
+	hold.Stop()
+	defer hold.Stop()
+
+	for {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx).Error()
+		case err := <-stdinDone:
+			// Take what the reader had queued before it ended.
+			l.drain(ctx, resets)
+			if err != nil {
+				return fmt.Sprintf("stdin: %v", err)
+			}
+			return "end of stdin (auditd stopped or is reloading)"
+		case rec := <-resets:
+			l.resetRecord(ctx, rec)
+		case <-sample.C:
+			l.requestSample()
+		case <-interval.C:
+			l.requestTick(ctx, true)
+		case r := <-l.replies:
+			l.reply(ctx, r)
+		case <-hold.C:
+			l.holdExpired(ctx)
+		case c := <-l.changes:
+			old, err := l.apply(c.set, c.out)
+			c.reply <- changed{old: old, err: err}
+			if err != nil {
+				continue
+			}
+			if l.set.Interval != set.Interval {
+				interval.Reset(l.set.Interval)
+			}
+			if l.set.SampleInterval != set.SampleInterval {
+				sample.Reset(l.set.SampleInterval)
+			}
+			set = l.set
+		}
+		if deadline, ok := l.acct.HoldDeadline(); ok {
+			hold.Reset(time.Until(deadline))
+		} else {
+			hold.Stop()
+		}
+	}
+}
+
+// drain takes the reset records already queued by the reader.
+func (l *Loop) drain(ctx context.Context, resets <-chan records.Reset) {
+	for {
+		select {
+		case rec := <-resets:
+			l.resetRecord(ctx, rec)
+		default:
+			return
+		}
+	}
+}
+
+// Finish reports what is left on shutdown, within ctx, after Run has
+// returned: it waits for a kernel call in flight, reports a held interval,
+// then reads the source a last time and reports the partial interval at
+// once. It waits for the kernel at most kernelWait; past that it gives up
+// on the kernel, says why, and returns without the final reading (the
+// peak since the last reading stays in the kernel, where the next reading
+// finds it). It ends the kernel worker.
+func (l *Loop) Finish(ctx context.Context, kernelWait time.Duration) {
+	defer l.stopKernel()
+	l.tickDue = false
+	wait, cancel := context.WithTimeout(ctx, kernelWait)
+	defer cancel()
+	if l.inFlight != nil && !l.await(ctx, wait, kernelWait) {
+		return
+	}
+	l.acct.Release()
+	l.emitReady(ctx)
+	l.startCall(kernelCall{kind: callTick, source: l.source})
+	l.await(ctx, wait, kernelWait)
+}
+
+// await waits for the reply to the call in flight until wait ends, and
+// reports whether it came. If not, it reports a held interval and logs why
+// the final reading is not made.
+func (l *Loop) await(ctx, wait context.Context, kernelWait time.Duration) bool {
+	select {
+	case r := <-l.replies:
+		l.reply(ctx, r)
+		return true
+	case <-wait.Done():
+		l.acct.Release()
+		l.emitReady(ctx)
+		l.logger.Warn("exiting without the final reset: an audit netlink call has not returned (the kernel holds audit senders while its backlog is over its limit); the peak since the last reset stays in the kernel for the next reset",
+			"waited", kernelWait, "err", context.Cause(wait))
+		return false
+	}
+}
