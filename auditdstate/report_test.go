@@ -219,7 +219,7 @@ func TestParseUint(t *testing.T) {
 }
 
 // TestGolden parses each testdata/*.state (derived-*: written by auditd's
-// own writer code, see testdata/derive.sh; auditd-*: captured from a real
+// own writer code, see testdata/README.md; auditd-*: captured from a real
 // auditd) and compares the figures with its .golden twin.
 func TestGolden(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.state")
