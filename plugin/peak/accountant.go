@@ -201,8 +201,12 @@ func (a *Accountant) End(e Ending) {
 	switch {
 	case e.Err != nil:
 		// The peak stays in the source and is read by the next
-		// successful reading; this interval reports what sampling saw.
+		// successful reading; this interval reports what sampling saw,
+		// and the resets other tools made in it, whose peaks left the
+		// mark with them.
 		r.Method = emit.MethodSampled
+		peak = max(peak, a.cur.extMax)
+		r.ExternalResets = a.cur.extCount
 	case e.Reading == nil:
 		r.Method = emit.MethodSampled
 		r.ExternalResets = a.cur.extCount

@@ -186,6 +186,12 @@ func TestAccountant(t *testing.T) {
 			want:  "sampled:12/0/0 kernel:40/1/0",
 		},
 		{
+			name:  "a failed reset keeps the external resets made in its interval",
+			st:    patched,
+			steps: []step{failAck(syscall.ENOBUFS), acks(40), samples(3), external(25, -time.Second), tick(false), tick(false)},
+			want:  "sampled:25/1/1 kernel:40/1/0",
+		},
+		{
 			name:  "unpatched kernel samples and never resets",
 			st:    unpatched,
 			steps: []step{noReset, samples(3, 17, 2), tick(true), samples(5), tick(true)},
