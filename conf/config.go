@@ -30,6 +30,10 @@ const (
 	EmitterStatsD = "statsd"
 )
 
+// emitterNames lists every emitter name, in the order the documentation
+// gives them.
+var emitterNames = []string{EmitterStdout, EmitterOTLP, EmitterStatsD}
+
 // Values of otlp_protocol.
 const (
 	ProtocolGRPC = "grpc"

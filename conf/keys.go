@@ -120,7 +120,7 @@ func keyTable() []Key {
 		},
 		{
 			Name: "emitters", Section: SectionGeneral, Default: EmitterOTLP, Emitters: true,
-			Allowed: "a comma-separated list of stdout, otlp, statsd, at least one, no duplicates",
+			Allowed: "a comma-separated list of " + strings.Join(emitterNames, ", ") + ", at least one, no duplicates",
 			Doc:     "Where each interval's figures are sent.",
 			parse:   parseEmitters,
 			format:  func(c *Config) string { return strings.Join(c.Emitters, ", ") },

@@ -189,7 +189,7 @@ func parseEmitters(c *Config, v string) error {
 	seen := make(map[string]bool, len(items))
 	out := make([]string, 0, len(items))
 	for _, it := range items {
-		name, err := oneOf(it, EmitterStdout, EmitterOTLP, EmitterStatsD)
+		name, err := oneOf(it, emitterNames...)
 		if err != nil {
 			return fmt.Errorf("%s is not an emitter", quote(it))
 		}
