@@ -82,7 +82,7 @@ func check(ctx context.Context, path string, w io.Writer) int {
 				}
 			}
 			cancel()
-			closeCtx, cancel := context.WithTimeout(ctx, shutdownBudget)
+			closeCtx, cancel := context.WithTimeout(ctx, closeBudget)
 			if err := set.Close(closeCtx); err != nil {
 				r.detail(fmt.Sprintf("closing the emitters: %v", err))
 			}

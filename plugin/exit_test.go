@@ -11,7 +11,7 @@ import (
 
 // TestExitBlackholed: SIGTERM and the end of stdin both end the plugin
 // promptly while an OTLP export hangs on a collector that accepts and
-// never answers, because the final flush is bounded (shutdownBudget). The
+// never answers, because everything after the stop is bounded (exitBudget). The
 // test only detects hangs; the measured exit time is logged as a figure
 // (go test -v), against auditd 4.2's wait on reload.
 func TestExitBlackholed(t *testing.T) {

@@ -33,9 +33,23 @@ var (
 	commit  = "unknown"
 )
 
-// shutdownBudget bounds the final flush: auditd 4.2 waits for its plugins on
-// reload, and a blackholed collector must not make it wait long.
-const shutdownBudget = 1500 * time.Millisecond
+// The exit path's bounds. auditd 4.2 stops every plugin on each reload:
+// it closes the plugin's stdin, sleeps 50 ms, sends SIGTERM and waits for
+// it, reading nothing from the kernel meanwhile. A plugin gone within
+// those 50 ms costs auditd nothing more than `cat` would.
+const (
+	// exitBudget bounds everything after the stop: the wait for a reset
+	// in flight, then the emitters' flush. What a collector does not take
+	// by then is dropped and counted; no peak is lost with it that the
+	// kernel still holds (the mark is only read by a reset).
+	exitBudget = 40 * time.Millisecond
+	// exitResetWait bounds the wait for the ack of a reset in flight,
+	// whose peak has left the kernel's mark.
+	exitResetWait = 20 * time.Millisecond
+	// closeBudget bounds closing emitters replaced by a reload, in the
+	// background, and -check's.
+	closeBudget = 1500 * time.Millisecond
+)
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -220,19 +234,12 @@ func (s service) serve(ctx context.Context) error {
 	s.stopSignals() // a second SIGTERM now kills
 	logger.Info("stopping", "why", why)
 
-	// The final reset waits for the kernel within part of the budget
-	// (kernelShutdownWait); the emitters flush within the rest.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownBudget)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), exitBudget)
 	defer cancel()
-	l.Finish(fctx, kernelShutdownWait)
+	l.Finish(fctx, exitResetWait)
 	closeEmitters(fctx, r.out, logger)
-	r.closing.Wait()
 	return nil
 }
-
-// kernelShutdownWait is the part of the shutdown budget that the loop's
-// Finish waits for the kernel; the rest is for the emitters' flush.
-const kernelShutdownWait = shutdownBudget / 2
 
 // settingsOf are the parts of c the interval loop runs on.
 func settingsOf(c *conf.Config) peak.Settings {

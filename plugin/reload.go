@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/conf"
@@ -21,8 +20,6 @@ type reloader struct {
 	loop   *peak.Loop
 	logger *slog.Logger
 	level  *slog.LevelVar
-
-	closing sync.WaitGroup // old emitters being closed after reloads
 }
 
 func (r *reloader) reload(ctx context.Context) {
@@ -52,17 +49,18 @@ func (r *reloader) reload(ctx context.Context) {
 	r.cfg, r.out = next, out
 	r.level.Set(next.LogLevel)
 	if old != out {
-		r.closing.Go(func() { closeEmitters(ctx, old, r.logger) })
+		// Within closeBudget; an exit meanwhile does not wait for it.
+		go closeEmitters(ctx, old, r.logger)
 	}
 	r.logger.Info("configuration reloaded", "config", r.path, "emitters_reopened", old != out)
 }
 
-// closeEmitters closes out within the shutdown budget, or by ctx's deadline
-// if that comes first (the final flush shares its budget with the final
-// reset). ctx's cancellation is ignored: after SIGTERM the signal context
-// is cancelled, yet emitters still get their flush.
+// closeEmitters closes out within closeBudget, or by ctx's deadline if
+// that comes first (on exit, exitBudget). ctx's cancellation is ignored:
+// after SIGTERM the signal context is cancelled, yet emitters still get
+// their flush.
 func closeEmitters(ctx context.Context, out peak.Emitter, logger *slog.Logger) {
-	deadline := time.Now().Add(shutdownBudget)
+	deadline := time.Now().Add(closeBudget)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}

@@ -23,6 +23,13 @@ const maxParked = 256
 // not come back (CONFIG_CHANGE may be excluded by a rule, or lost).
 const maxOutstanding = 16
 
+// startSlack is how much earlier than the accountant's start a reset
+// record may be stamped and still count: the kernel's coarse clock runs up
+// to one tick (at most 10 ms) behind. A previous instance of the plugin
+// made its last reset before auditd stopped it, at least 50 ms before this
+// one started (auditd 4.2 waits that long before its SIGTERM).
+const startSlack = 20 * time.Millisecond
+
 // Report is an interval as the Accountant closes it: the peak and what
 // else the interval's own events tell. The loop completes it with the
 // kernel's figures and the counters when it hands it to the emitters.
@@ -111,6 +118,7 @@ type Accountant struct {
 	logger     *slog.Logger
 	recordWait time.Duration
 	method     emit.Method // the method in force; MethodKernel when the mark is the source
+	since      time.Time   // reset records stamped before it were made before this accountant started
 
 	cur         openInterval
 	held        *held
@@ -129,9 +137,18 @@ type Accountant struct {
 }
 
 // NewAccountant returns an accountant whose first interval starts at start.
+//
+// Reset records stamped before start are not counted: those resets were
+// made before this accountant existed, and their peaks were reported by
+// whoever made them. The reset that matters most here is a previous
+// instance's own last one, whose record auditd 4.2 may hand to this
+// instance after restarting the plugin on reload; the peak it took was in
+// that instance's last report. The first interval's own reading covers the
+// time since the last reset, before start included.
 func NewAccountant(logger *slog.Logger, start time.Time, method emit.Method, recordWait time.Duration) *Accountant {
 	return &Accountant{
 		logger: logger, recordWait: recordWait, method: method,
+		since:         start.Add(-startSlack),
 		cur:           openInterval{start: start},
 		expectRecords: true,
 	}
@@ -258,6 +275,10 @@ func (a *Accountant) Record(rec records.Reset) {
 			return
 		}
 		a.parked = append(a.parked, rec)
+		return
+	}
+	if rec.Time.Before(a.since) {
+		a.logger.Debug("ignoring a backlog_max_depth reset made before this plugin started", "old", rec.Old, "stamp", rec.Time, "serial", rec.Serial)
 		return
 	}
 	if rec.Node != "" && a.localNode != "" && rec.Node != a.localNode {

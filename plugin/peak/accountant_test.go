@@ -186,6 +186,16 @@ func TestAccountant(t *testing.T) {
 			want:  "sampled:12/0/0 kernel:40/1/0",
 		},
 		{
+			name: "resets made before the plugin started are not counted",
+			st:   patched,
+			// A previous instance's last reset, whose record auditd
+			// hands to this one after restarting it, and the kernel's
+			// coarse clock at this one's start.
+			steps: []step{acks(3, 2), external(500, -time.Minute-time.Second), external(40, -time.Minute-10*time.Millisecond),
+				tick(false), tick(false)},
+			want: "kernel:40/2/1 kernel:2/1/0",
+		},
+		{
 			name:  "a failed reset keeps the external resets made in its interval",
 			st:    patched,
 			steps: []step{failAck(syscall.ENOBUFS), acks(40), samples(3), external(25, -time.Second), tick(false), tick(false)},
@@ -235,6 +245,7 @@ func TestAccountant(t *testing.T) {
 			c := &clock{t: t0, step: time.Millisecond}
 			f := &acctFixture{t: t, clock: c, method: method,
 				a: NewAccountant(slog.New(slog.NewTextHandler(io.Discard, nil)), c.now(), method, set.RecordWait)}
+			c.advance(time.Minute) // the first interval has run for a while
 			for _, s := range tt.steps {
 				s(f)
 				f.take()

@@ -109,14 +109,16 @@ func TestLoopSlowReset(t *testing.T) {
 }
 
 // TestLoopFinishStuckKernel: on shutdown with a kernel call that does not
-// return, finish gives up after its share of the budget, reports what it
-// holds, says why there is no final reset, and the kernel worker closes
-// the client once the call returns. The late reply is never processed.
+// return, Finish waits for a reset's ack (whose peak has left the mark) up
+// to its bound and says what it gives up, does not wait for a sample at
+// all, reports what it holds, and the kernel worker closes the client once
+// the call returns. The late reply is never processed.
 func TestLoopFinishStuckKernel(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup func(ctx context.Context, f *fixture, gk *peaktest.Kernel)
 		want  string
+		log   bool // Finish logs that it gave up on a reset
 	}{
 		{
 			name: "reset in flight",
@@ -128,6 +130,7 @@ func TestLoopFinishStuckKernel(t *testing.T) {
 				f.loop.resetRecord(ctx, f.record(9, 0)) // parked
 			},
 			want: "",
+			log:  true,
 		},
 		{
 			name: "sample in flight, a report held",
@@ -160,8 +163,8 @@ func TestLoopFinishStuckKernel(t *testing.T) {
 			if got := f.peaks(); got != tt.want {
 				t.Errorf("intervals %q, want %q", got, tt.want)
 			}
-			if !strings.Contains(logs.String(), "exiting without the final reset") {
-				t.Errorf("log does not say why there is no final reset:\n%s", logs)
+			if got := strings.Contains(logs.String(), "exiting before the kernel answered"); got != tt.log {
+				t.Errorf("logged giving up on the reset: %v, want %v:\n%s", got, tt.log, logs)
 			}
 			select {
 			case <-gk.Closed():
@@ -181,7 +184,7 @@ func TestLoopFinishStuckKernel(t *testing.T) {
 // while every kernel call is held: it keeps taking reset records (parking
 // a bounded number, counting the rest as dropped, so the reader never
 // blocks), keeps skipping samples, stops at once on cancellation, and
-// finish stays within its budget.
+// Finish stays within its bound.
 func TestLoopRunDrainsWhileKernelStuck(t *testing.T) {
 	set := Settings{Interval: 5 * time.Millisecond, SampleInterval: time.Millisecond, RecordWait: time.Second, Method: conf.MethodAuto}
 	f, gk, logs := newGatedFixture(t, set, patched)
@@ -234,8 +237,8 @@ func TestLoopRunDrainsWhileKernelStuck(t *testing.T) {
 		close(finished)
 	}()
 	waitFor(t, finished, "finish")
-	if !strings.Contains(logs.String(), "exiting without the final reset") {
-		t.Errorf("log does not say why there is no final reset:\n%s", logs)
+	if !strings.Contains(logs.String(), "exiting before the kernel answered") {
+		t.Errorf("log does not say that the reset in flight is given up:\n%s", logs)
 	}
 	gk.Open()
 	waitFor(t, gk.Closed(), "the kernel worker to close the client")

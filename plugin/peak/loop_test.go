@@ -244,20 +244,46 @@ func TestResolveMethod(t *testing.T) {
 	}
 }
 
-func TestLoopFinishReleasesHeldAndFlushes(t *testing.T) {
+// TestLoopFinish: on shutdown a held report goes out at once; the
+// kernel's mark is not read again (its peak stays in the kernel for the
+// next instance's first reading), while without an exact source the
+// partial interval is reported from its samples.
+func TestLoopFinish(t *testing.T) {
 	ctx := context.Background()
-	f := newWorkerFixture(t, kernelSet, patched)
-	f.loop.acct.cur = openInterval{start: f.loop.acct.cur.start}
-	f.k.Acks = []peaktest.Ack{{Old: 8}, {Old: 2}}
-	f.loop.requestTick(ctx, true)
-	f.loop.reply(ctx, <-f.loop.replies)
-	if len(f.out.got) != 0 {
-		t.Fatalf("report not held")
-	}
-	f.loop.Finish(ctx, time.Second)
-	if got := f.peaks(); got != "kernel:8/1/0 kernel:2/1/0" {
-		t.Errorf("intervals %s, want the held one then the partial one", got)
-	}
+	t.Run("kernel", func(t *testing.T) {
+		f := newWorkerFixture(t, kernelSet, patched)
+		f.loop.acct.cur = openInterval{start: f.loop.acct.cur.start}
+		f.k.Acks = []peaktest.Ack{{Old: 8}}
+		f.loop.requestTick(ctx, true)
+		f.loop.reply(ctx, <-f.loop.replies)
+		if len(f.out.got) != 0 {
+			t.Fatalf("report not held")
+		}
+		f.loop.Finish(ctx, time.Second)
+		if got := f.peaks(); got != "kernel:8/1/0" {
+			t.Errorf("intervals %s, want the held one alone", got)
+		}
+		if n := f.k.Resets(); n != 1 {
+			t.Errorf("%d resets, want 1: none on shutdown", n)
+		}
+	})
+	t.Run("sampled", func(t *testing.T) {
+		f := newWorkerFixture(t, kernelSet, unpatched)
+		f.loop.acct.cur = openInterval{start: f.loop.acct.cur.start}
+		f.k.NoReset = true
+		f.k.Backlogs = []uint32{7, 30, 2}
+		for range 3 {
+			f.loop.requestSample()
+			f.loop.reply(ctx, waitFor(t, f.loop.replies, "a sample"))
+		}
+		f.loop.Finish(ctx, time.Second)
+		if got := f.peaks(); got != "sampled:30/0/0" {
+			t.Errorf("intervals %s, want the partial interval's sampled peak", got)
+		}
+		if got := f.out.got[0].Samples; got != 3 {
+			t.Errorf("samples = %d, want 3", got)
+		}
+	})
 }
 
 func TestLoopApply(t *testing.T) {
