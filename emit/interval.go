@@ -86,7 +86,7 @@ type Counters struct {
 	// EmitsDropped those dropped because an emitter's queue was full.
 	EmitsFailed, EmitsDropped uint64
 	// SamplesSkipped counts backlog samples not taken because a kernel
-	// call was still in flight.
+	// call was held longer than a sample interval.
 	SamplesSkipped uint64
 	// ResetRecordsDropped counts backlog_max_depth reset records the
 	// plugin could not keep for the interval loop (it was not keeping up).

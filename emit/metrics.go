@@ -121,7 +121,7 @@ var metrics = []Metric{
 			return append(dst, Point{Int: clampInt64(iv.Plugin.EmitsDropped)})
 		}),
 	counter("linux.audit.plugin.samples_skipped", "{sample}", "",
-		"Queue samples not taken because a kernel call was still in flight.",
+		"Queue samples not taken because a kernel call was held longer than sample_interval (the kernel holds audit senders while its backlog is over its limit; a busy machine delays its replies too).",
 		func(iv *Interval, dst []Point) []Point {
 			return append(dst, Point{Int: clampInt64(iv.Plugin.SamplesSkipped)})
 		}),

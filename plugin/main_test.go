@@ -298,6 +298,9 @@ func TestStdinEOF(t *testing.T) {
 			t.Errorf("final interval %q lacks %q", line, want)
 		}
 	}
+	if n := p.stdout.count("method="); n != 1 {
+		t.Errorf("%d interval lines, want the partial interval once:\n%s", n, p.stdout.text())
+	}
 }
 
 // TestSignals: SIGHUP reloads (a broken file is refused and the running

@@ -129,9 +129,10 @@ type Accountant struct {
 	expectRecords bool
 	localNode     string
 
-	resetting bool            // our reset is in flight
-	parked    []records.Reset // reset records that came while it was
-	dropped   uint64          // reset records not kept: parked was full
+	resetting  bool            // our reset is in flight
+	parked     []records.Reset // reset records that came while it was
+	dropped    uint64          // reset records not kept: parked was full
+	toldUnused bool            // an external reset's value not used was explained in the log
 
 	ready []Report
 }
@@ -323,6 +324,13 @@ func (a *Accountant) Record(rec records.Reset) {
 		// about this interval's peak (its old= may span earlier
 		// intervals), but it is counted.
 		a.cur.extCount++
+		msg := "another tool reset backlog_max_depth; counted, but its old= value is not this interval's peak: the peak is measured by " + string(a.method) + ", and old= covers the time since the mark's previous reset, which may be long before this interval"
+		if !a.toldUnused {
+			a.toldUnused = true
+			a.logger.Info(msg, "old", rec.Old)
+		} else {
+			a.logger.Debug(msg, "old", rec.Old)
+		}
 	case a.held != nil:
 		// It came before our own record, so it was made before our
 		// reset: it belongs to the held interval.

@@ -12,6 +12,7 @@ import (
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
 	"github.com/audisp-backlog/audisp-backlog/conf"
 	"github.com/audisp-backlog/audisp-backlog/emit"
+	"github.com/audisp-backlog/audisp-backlog/internal/logtest"
 	"github.com/audisp-backlog/audisp-backlog/plugin/records"
 )
 
@@ -257,5 +258,27 @@ func TestAccountant(t *testing.T) {
 				t.Errorf("a report is still held: %+v", f.a.held.report)
 			}
 		})
+	}
+}
+
+// TestAccountantSaysWhyExternalValueUnused: without the mark as its source,
+// another tool's reset is counted but its old= is not a peak of this
+// interval; the log says so once, at info.
+func TestAccountantSaysWhyExternalValueUnused(t *testing.T) {
+	logger, logs := logtest.New()
+	c := &clock{t: t0, step: time.Millisecond}
+	a := NewAccountant(logger, c.now(), emit.MethodSampled, time.Second)
+	a.Sample(4)
+	for _, old := range []uint32{900, 800} {
+		a.Record(records.Reset{Old: old, Time: c.now(), AUID: records.UnsetID, Ses: records.UnsetID})
+	}
+	now := c.now()
+	a.End(Ending{Before: now, After: now})
+	r := a.Take()
+	if len(r) != 1 || r[0].Peak != 4 || r[0].ExternalResets != 2 {
+		t.Fatalf("reports %+v, want one with peak 4 and 2 external resets", r)
+	}
+	if n := strings.Count(logs.String(), "not this interval's peak"); n != 1 {
+		t.Errorf("explained %d times at info, want once:\n%s", n, logs)
 	}
 }

@@ -88,8 +88,8 @@ type Loop struct {
 	inFlight       *kernelCall      // the call the worker is making, or nil
 	tickDue        bool             // an interval ended while a call was in flight
 	tickHold       bool             // and whether its report is to be held
-	samplesSkipped uint64           // samples skipped because a call was in flight
-	slowSkips      uint64           // of those, since the call in flight started
+	samplesSkipped uint64           // samples skipped while a call was held past a sample interval
+	slowSkips      uint64           // samples due since the call in flight started
 	slowLogged     bool             // the call in flight was logged as slow
 	kernelFault    string           // last kernel error, logged once per change
 	emitFault      string
@@ -237,27 +237,27 @@ func (l *Loop) stopKernel() {
 	l.calls = nil
 }
 
-// callSlow notes that a sample found a call still in flight. A sample
-// tick that merely coincides with a call (an interval's end, say) skips at
-// most one sample; a second skip means the call has outlived a whole
-// sample interval, and that is logged, once per call.
-func (l *Loop) callSlow() {
-	if l.slowSkips >= 2 && !l.slowLogged {
-		l.slowLogged = true
-		l.logger.Warn("an audit netlink call has not returned yet: samples are skipped and the interval's end waits until it does (the kernel holds audit senders while its backlog is over its limit)")
-	}
-}
-
 // requestSample starts a status read for a sample. A sample due while a
-// call is in flight is skipped and counted.
+// call is in flight is not taken. The first such sample of a call is an
+// ordinary coincidence (the interval's end and a sample fall on the same
+// beat) and costs nothing: the call's own status is as fresh. From the
+// second on, the call has outlived a whole sample interval: those samples
+// are counted as skipped, and the call is logged as slow, once.
 func (l *Loop) requestSample() {
-	if l.inFlight != nil {
-		l.slowSkips++
-		l.samplesSkipped++
-		l.callSlow()
+	if l.inFlight == nil {
+		l.startCall(kernelCall{kind: callSample})
 		return
 	}
-	l.startCall(kernelCall{kind: callSample})
+	l.slowSkips++
+	if l.slowSkips < 2 {
+		return
+	}
+	l.samplesSkipped++
+	if !l.slowLogged {
+		l.slowLogged = true
+		l.logger.Warn("an audit netlink call has taken longer than sample_interval: samples are skipped and the interval's end waits until it returns (the kernel holds audit senders while its backlog is over its limit; a busy machine delays the reply too)",
+			"sample_interval", l.set.SampleInterval)
+	}
 }
 
 // requestTick starts closing the interval in progress: with an exact
@@ -279,7 +279,11 @@ func (l *Loop) requestTick(ctx context.Context, hold bool) {
 func (l *Loop) reply(ctx context.Context, r kernelReply) {
 	l.inFlight = nil
 	if l.slowLogged {
-		l.logger.Info("the slow audit netlink call returned", "samples_skipped", l.slowSkips, "samples_skipped_total", l.samplesSkipped)
+		args := []any{"samples_skipped", l.slowSkips - 1, "samples_skipped_total", l.samplesSkipped}
+		if r.statusErr == nil {
+			args = append(args, "backlog", r.status.Backlog, "backlog_limit", r.status.BacklogLimit)
+		}
+		l.logger.Info("the slow audit netlink call returned", args...)
 	}
 	l.slowSkips, l.slowLogged = 0, false
 	switch r.call.kind {
