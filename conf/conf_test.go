@@ -35,7 +35,7 @@ func mustParse(t *testing.T, src string) *Config {
 // plain returns c without its file name and set keys, for comparing values.
 func plain(c Config) Config {
 	c.File = ""
-	c.set = nil
+	c.lines = nil
 	c.OTLP.Given = OTLPGiven{}
 	return c
 }
@@ -71,10 +71,12 @@ func TestDefault(t *testing.T) {
 		EmitQueue:      16,
 		LogLevel:       slog.LevelInfo,
 		OTLP: OTLP{
-			Endpoint:    "localhost:4317",
-			Protocol:    "grpc",
-			Compression: "none",
-			Timeout:     10 * time.Second,
+			Endpoint:     "localhost:4317",
+			Protocol:     "grpc",
+			Insecure:     true, // auto, and the endpoint is on this host
+			InsecureAuto: true,
+			Compression:  "none",
+			Timeout:      10 * time.Second,
 		},
 		StatsD: StatsD{
 			Address:   "127.0.0.1:8125",
@@ -182,21 +184,33 @@ func TestParseValues(t *testing.T) {
 			c.OTLP.Protocol, c.OTLP.Endpoint = "http/protobuf", "localhost:4318"
 		}},
 		{"otlp_endpoint = collector:4317\notlp_protocol = http/protobuf", func(c *Config) {
-			c.OTLP.Protocol, c.OTLP.Endpoint = "http/protobuf", "collector:4317"
+			c.OTLP.Protocol, c.OTLP.Endpoint, c.OTLP.Insecure = "http/protobuf", "collector:4317", false
 		}},
 		{"otlp_endpoint = [::1]:4317", func(c *Config) { c.OTLP.Endpoint = "[::1]:4317" }},
-		{"otlp_endpoint = https://otel.example.com", func(c *Config) { c.OTLP.Endpoint = "https://otel.example.com" }},
+		{"otlp_endpoint = https://otel.example.com", func(c *Config) {
+			c.OTLP.Endpoint, c.OTLP.Insecure = "https://otel.example.com", false
+		}},
 		{"otlp_endpoint = http://10.0.0.1:4318/custom/metrics\notlp_protocol = http/protobuf", func(c *Config) {
 			c.OTLP.Endpoint, c.OTLP.Protocol = "http://10.0.0.1:4318/custom/metrics", "http/protobuf"
 		}},
-		{"otlp_insecure = yes", func(c *Config) { c.OTLP.Insecure = true }},
-		{"otlp_insecure = TRUE", func(c *Config) { c.OTLP.Insecure = true }},
-		{"otlp_insecure = 1", func(c *Config) { c.OTLP.Insecure = true }},
-		{"otlp_insecure = false", func(c *Config) {}},
-		{"otlp_ca_file = /etc/ca.pem", func(c *Config) { c.OTLP.CAFile = "/etc/ca.pem" }},
+		{"otlp_endpoint = 10.0.0.1:4317", func(c *Config) { c.OTLP.Endpoint, c.OTLP.Insecure = "10.0.0.1:4317", false }},
+		{"otlp_endpoint = 127.0.0.2:4317", func(c *Config) { c.OTLP.Endpoint = "127.0.0.2:4317" }},
+		{"otlp_endpoint = agent.localhost:4317", func(c *Config) { c.OTLP.Endpoint = "agent.localhost:4317" }},
+		{"otlp_endpoint = localhost.example.com:4317", func(c *Config) {
+			c.OTLP.Endpoint, c.OTLP.Insecure = "localhost.example.com:4317", false
+		}},
+		{"otlp_insecure = yes", func(c *Config) { c.OTLP.Insecure, c.OTLP.InsecureAuto = true, false }},
+		{"otlp_insecure = TRUE", func(c *Config) { c.OTLP.Insecure, c.OTLP.InsecureAuto = true, false }},
+		{"otlp_insecure = 1", func(c *Config) { c.OTLP.Insecure, c.OTLP.InsecureAuto = true, false }},
+		{"otlp_insecure = false", func(c *Config) { c.OTLP.Insecure, c.OTLP.InsecureAuto = false, false }},
+		{"otlp_insecure = Auto", func(c *Config) {}},
+		{"otlp_insecure = no\notlp_endpoint = [::1]:4317", func(c *Config) {
+			c.OTLP.Endpoint, c.OTLP.Insecure, c.OTLP.InsecureAuto = "[::1]:4317", false, false
+		}},
+		{"otlp_ca_file = /etc/ca.pem", func(c *Config) { c.OTLP.CAFile, c.OTLP.Insecure = "/etc/ca.pem", false }},
 		{"otlp_ca_file =", func(c *Config) {}},
 		{"otlp_cert_file = /c.pem\notlp_key_file = /k.pem", func(c *Config) {
-			c.OTLP.CertFile, c.OTLP.KeyFile = "/c.pem", "/k.pem"
+			c.OTLP.CertFile, c.OTLP.KeyFile, c.OTLP.Insecure = "/c.pem", "/k.pem", false
 		}},
 		{"otlp_headers = authorization=Bearer a=b==, x-tenant = ops ", func(c *Config) {
 			c.OTLP.Headers = map[string]string{"authorization": "Bearer a=b==", "x-tenant": "ops"}
@@ -237,7 +251,12 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"interval", []string{`t.conf:1: "interval" has no '=' (allowed: key = value, or a comment starting with #)`}},
 		{"= 5", []string{`t.conf:1: no key before '=' (allowed: key = value, or a comment starting with #)`}},
-		{"intervall = 5s", []string{`t.conf:1: intervall: unknown key, did you mean interval? (allowed: ` + strings.Join(keyNames(), ", ") + `)`}},
+		{"intervall = 5s", []string{`t.conf:1: intervall: unknown key, did you mean interval?`}},
+		{"active = yes\npath = /x\nfoo = 1", []string{
+			`t.conf:1: active: unknown key (allowed: ` + strings.Join(keyNames(), ", ") + `)`,
+			`t.conf:2: path: unknown key (the keys are listed above)`,
+			`t.conf:3: foo: unknown key (the keys are listed above)`,
+		}},
 		{"interval = 5s\ninterval = 6s", []string{`t.conf:2: interval: duplicate key, first set on line 1`}},
 		{"interval =", []string{`t.conf:1: interval: empty value (allowed: a duration from 1s to 1h, e.g. 60 (seconds), 60s, 1m, 100ms)`}},
 		{"interval = 500ms", []string{`t.conf:1: interval: "500ms" is shorter than 1s (allowed: a duration from 1s to 1h, e.g. 60 (seconds), 60s, 1m, 100ms)`}},
@@ -416,6 +435,10 @@ func TestIsSet(t *testing.T) {
 	}
 	if c.OTLP.Endpoint != "localhost:4318" {
 		t.Errorf("Endpoint = %q, want localhost:4318 for http/protobuf", c.OTLP.Endpoint)
+	}
+	if c.Line("otlp_protocol") != 3 || c.Line("interval") != 1 || c.Line("emitters") != 0 {
+		t.Errorf("Line: otlp_protocol %d, interval %d, emitters %d; want 3, 1, 0",
+			c.Line("otlp_protocol"), c.Line("interval"), c.Line("emitters"))
 	}
 }
 

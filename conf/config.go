@@ -40,6 +40,9 @@ const (
 	ProtocolHTTP = "http/protobuf"
 )
 
+// InsecureAuto is the otlp_insecure value that lets the endpoint decide.
+const InsecureAuto = "auto"
+
 // Values of otlp_compression.
 const (
 	CompressionGzip = "gzip"
@@ -69,14 +72,15 @@ type Config struct {
 	OTLP   OTLP
 	StatsD StatsD
 
-	set map[string]bool
+	lines map[string]int // the line of each key the file sets
 }
 
 // OTLP is the otlp_* section.
 type OTLP struct {
 	Endpoint           string            // otlp_endpoint, host:port or URL
 	Protocol           string            // otlp_protocol: ProtocolGRPC or ProtocolHTTP
-	Insecure           bool              // otlp_insecure
+	Insecure           bool              // otlp_insecure, resolved: plain text
+	InsecureAuto       bool              // otlp_insecure = auto: Insecure follows the endpoint
 	CAFile             string            // otlp_ca_file
 	CertFile           string            // otlp_cert_file
 	KeyFile            string            // otlp_key_file
@@ -106,7 +110,11 @@ type StatsD struct {
 
 // IsSet reports whether key was given explicitly in the file (as opposed to
 // taking its default).
-func (c *Config) IsSet(key string) bool { return c.set[key] }
+func (c *Config) IsSet(key string) bool { return c.lines[key] > 0 }
+
+// Line returns the line of File that sets key, 0 when the file leaves it
+// to its default.
+func (c *Config) Line(key string) int { return c.lines[key] }
 
 // SameEmitters reports whether c and o configure the emitters alike, so
 // that a reload from one to the other can keep the running emitters: the

@@ -57,7 +57,7 @@ func ExampleConfig_WriteTo() {
 	// log_level = info
 	// otlp_endpoint = localhost:4317
 	// otlp_protocol = grpc
-	// otlp_insecure = no
+	// otlp_insecure = auto
 	// otlp_ca_file =
 	// otlp_cert_file =
 	// otlp_key_file =

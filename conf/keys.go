@@ -165,15 +165,28 @@ func keyTable() []Key {
 			given:  func(c *Config) *bool { return &c.OTLP.Given.Protocol },
 		},
 		{
-			Name: "otlp_insecure", Section: SectionOTLP, Default: "no",
-			Allowed: "yes, no, true, false, 1, 0",
-			Doc:     "Whether to send OTLP in plain text, without TLS.",
-			parse: func(c *Config, v string) (err error) {
-				c.OTLP.Insecure, err = parseBool(v)
+			Name: "otlp_insecure", Section: SectionOTLP, Default: InsecureAuto,
+			Allowed: "auto, yes, no (or true, false, 1, 0)",
+			Doc: "Whether to send OTLP in plain text, without TLS. auto: plain text to an endpoint on " +
+				"this host (localhost, 127.0.0.0/8, ::1), where a collector or agent listens without " +
+				"TLS by default, unless a TLS file is set; TLS to any other host. An http:// or " +
+				"https:// URL endpoint says it itself.",
+			parse: func(c *Config, v string) error {
+				if strings.EqualFold(v, InsecureAuto) {
+					c.OTLP.InsecureAuto = true
+					return nil
+				}
+				b, err := parseBool(v)
+				c.OTLP.Insecure, c.OTLP.InsecureAuto = b, false
 				return err
 			},
-			format: func(c *Config) string { return formatBool(c.OTLP.Insecure) },
-			given:  func(c *Config) *bool { return &c.OTLP.Given.Insecure },
+			format: func(c *Config) string {
+				if c.OTLP.InsecureAuto {
+					return InsecureAuto
+				}
+				return formatBool(c.OTLP.Insecure)
+			},
+			given: func(c *Config) *bool { return &c.OTLP.Given.Insecure },
 		},
 		{
 			Name: "otlp_ca_file", Section: SectionOTLP, Example: "/etc/ssl/certs/collector-ca.pem",

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -66,6 +68,7 @@ func Default() Config {
 			panic("conf: invalid default of " + k.Name + ": " + err.Error())
 		}
 	}
+	resolveDefaults(&c, func(string) bool { return false })
 	return c
 }
 
@@ -161,9 +164,8 @@ func Parse(r io.Reader, name string) (*Config, error) {
 		return nil, errors.Join(p.errs...)
 	}
 	p.resolveDefaults()
-	p.cfg.set = make(map[string]bool, len(p.lines))
+	p.cfg.lines = p.lines
 	for k := range p.lines {
-		p.cfg.set[k] = true
 		if g := p.key(k).given; g != nil {
 			*g(&p.cfg) = true
 		}
@@ -178,6 +180,8 @@ type parser struct {
 	lines map[string]int  // line of each key given
 	bad   map[string]bool // keys whose value was rejected
 	errs  []error         // all *Error
+	// listed is true once an error has listed the keys.
+	listed bool
 }
 
 func (p *parser) key(name string) *Key {
@@ -256,11 +260,19 @@ func (p *parser) unknown(n int, k string) {
 	for i, key := range p.keys {
 		names[i] = key.Name
 	}
-	msg := "unknown key"
-	if s := suggest(k, names); s != "" {
+	// A suggestion is enough; else the keys are listed once, at the first
+	// unknown key, not on every line of a file that is not ours.
+	msg, allowed := "unknown key", ""
+	switch s := suggest(k, names); {
+	case s != "":
 		msg += ", did you mean " + s + "?"
+	case !p.listed:
+		p.listed = true
+		allowed = strings.Join(names, ", ")
+	default:
+		msg += " (the keys are listed above)"
 	}
-	p.errorf(n, shown, strings.Join(names, ", "), "%s", msg)
+	p.errorf(n, shown, allowed, "%s", msg)
 }
 
 // plainName reports whether s looks like a key name and can be printed as
@@ -373,7 +385,7 @@ func (p *parser) crossCheck() {
 		}
 	}
 	u := endpointURL(o.Endpoint)
-	if o.Insecure && good("otlp_insecure") {
+	if o.Insecure && !o.InsecureAuto && good("otlp_insecure") {
 		if tlsFile != "" {
 			p.crossErr("otlp_insecure", "yes turns off TLS, but %s is set %s", tlsFile, p.at(tlsFile))
 		}
@@ -397,8 +409,12 @@ func (p *parser) crossCheck() {
 // resolveDefaults adjusts the defaults of unset keys that depend on other
 // keys, as their Doc says.
 func (p *parser) resolveDefaults() {
-	c := &p.cfg
-	set := func(k string) bool { _, ok := p.lines[k]; return ok }
+	resolveDefaults(&p.cfg, func(k string) bool { _, ok := p.lines[k]; return ok })
+}
+
+// resolveDefaults adjusts c's values of the keys that set does not report
+// set, where their defaults depend on other keys.
+func resolveDefaults(c *Config, set func(key string) bool) {
 	if !set("otlp_endpoint") && c.OTLP.Protocol == ProtocolHTTP {
 		c.OTLP.Endpoint = "localhost:4318"
 	}
@@ -408,6 +424,37 @@ func (p *parser) resolveDefaults() {
 	if !set("otlp_timeout") && c.OTLP.Timeout > c.Interval {
 		c.OTLP.Timeout = c.Interval
 	}
+	if c.OTLP.InsecureAuto {
+		c.OTLP.Insecure = insecureByDefault(&c.OTLP)
+	}
+}
+
+// insecureByDefault is otlp_insecure = auto: plain text to a URL that says
+// http://, or to a host:port on this host without TLS files; TLS
+// otherwise.
+func insecureByDefault(o *OTLP) bool {
+	if u := endpointURL(o.Endpoint); u != nil {
+		return strings.EqualFold(u.Scheme, "http")
+	}
+	if o.CAFile != "" || o.CertFile != "" || o.KeyFile != "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(o.Endpoint)
+	if err != nil {
+		return false
+	}
+	return IsLoopback(host)
+}
+
+// IsLoopback reports whether host names this host without a DNS query:
+// localhost and its subdomains (RFC 6761), or a loopback address.
+func IsLoopback(host string) bool {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // HasSecrets reports whether c holds values that must stay private: any

@@ -25,7 +25,7 @@ func firstInterval() Interval {
 	return Interval{
 		Start: t0, End: t0.Add(time.Minute), CounterStart: t0,
 		Method: MethodKernel, Peak: 4762, OwnResets: 1, ExternalResets: 1,
-		Size: 3, Mean: 12.25, Samples: 600, Limit: 8192, Utilization: 4762.0 / 8192,
+		Size: 3, Mean: 12.25, Samples: 600, Limit: 8192, Utilization: 4762.0 / 8192, RecommendedLimit: 10240,
 		Lost: 7, WaitTime: 1500 * time.Millisecond,
 		Plugin: Counters{
 			Records: 123, Types: []TypeCount{{"SYSCALL", 100}, {"CONFIG_CHANGE", 3}, {"other", 20}},
@@ -39,7 +39,7 @@ func secondInterval() Interval {
 	return Interval{
 		Start: t0.Add(time.Minute), End: t0.Add(2 * time.Minute), CounterStart: t0,
 		Method: MethodSampled, Peak: 17, OwnResets: 1, ExternalResets: 1,
-		Size: 0, Mean: 0.5, Samples: 600, Limit: 0, Utilization: 0,
+		Size: 0, Mean: 0.5, Samples: 600, Limit: 0, Utilization: 0, RecommendedLimit: 10240,
 		Lost: 9, WaitTime: 2 * time.Second,
 		Plugin: Counters{
 			Records: 200, Types: []TypeCount{{"SYSCALL", 170}, {"CONFIG_CHANGE", 4}, {"other", 26}},

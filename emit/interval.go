@@ -54,6 +54,10 @@ type Interval struct {
 	Limit uint32
 	// Utilization is Peak / Limit, 0 when Limit is 0.
 	Utilization float64
+	// RecommendedLimit is the backlog limit the plugin recommends from
+	// the highest peak it has seen, the limit and the records lost (see
+	// package plugin/sizing).
+	RecommendedLimit uint32
 
 	// Lost is the kernel's cumulative count of records it dropped.
 	Lost uint64

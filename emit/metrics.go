@@ -79,6 +79,9 @@ var metrics = []Metric{
 		func(iv *Interval, dst []Point) []Point {
 			return append(dst, Point{Attr: string(iv.Method), Float: iv.Utilization})
 		}),
+	gauge("linux.audit.backlog.recommended_limit", "{record}", "",
+		"The backlog_limit the plugin recommends: twice the highest peak it has seen (at least the limit when the queue reached it or records were lost), rounded up to a multiple of 1024.",
+		func(iv *Interval, dst []Point) []Point { return append(dst, Point{Int: int64(iv.RecommendedLimit)}) }),
 	kernelCounter("linux.audit.lost", "{record}",
 		"Audit records the kernel dropped (its lost counter).",
 		func(iv *Interval, dst []Point) []Point { return append(dst, Point{Int: clampInt64(iv.Lost)}) }),

@@ -6,11 +6,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/conf"
@@ -45,7 +47,8 @@ const scopeName = "github.com/audisp-backlog/audisp-backlog/emit"
 // point has Time = Interval.End.
 type OTLP struct {
 	protocol string
-	target   string // endpoint as configured, or where it comes from
+	target   string   // endpoint as configured, or where it comes from
+	url      *url.URL // the endpoint, nil when the environment gives it
 	res      *resource.Resource
 	reader   *sdkmetric.ManualReader
 	provider *sdkmetric.MeterProvider
@@ -82,29 +85,33 @@ func newOTLP(ctx context.Context, c conf.OTLP, getenv func(string) string, versi
 	if err != nil {
 		return nil, fmt.Errorf("otlp: resource: %w", err)
 	}
+	ep, err := resolveEndpoint(c, protocol, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("otlp: %w", err)
+	}
 	var exp sdkmetric.Exporter
 	switch protocol {
 	case conf.ProtocolGRPC:
-		exp, err = otlpmetricgrpc.New(ctx, grpcOptions(c, tlsCfg)...)
+		exp, err = otlpmetricgrpc.New(ctx, grpcOptions(c, ep, tlsCfg)...)
 	case conf.ProtocolHTTP:
-		var opts []otlpmetrichttp.Option
-		opts, err = httpOptions(c, tlsCfg)
-		if err == nil {
-			exp, err = otlpmetrichttp.New(ctx, opts...)
-		}
+		exp, err = otlpmetrichttp.New(ctx, httpOptions(c, ep, tlsCfg)...)
 	default:
 		return nil, fmt.Errorf("otlp: protocol %q: want %s or %s", protocol, conf.ProtocolGRPC, conf.ProtocolHTTP)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("otlp: %s exporter: %w", protocol, err)
 	}
-	target := c.Endpoint
-	if !c.Given.Endpoint {
-		target = "(OTEL_EXPORTER_OTLP_ENDPOINT or the exporter's default)"
+	target := ep.url
+	var u *url.URL
+	if target == "" {
+		target = "(" + ep.env + ")"
+	} else if u, err = url.Parse(ep.url); err != nil {
+		return nil, fmt.Errorf("otlp: endpoint %s: %w", ep.url, err)
 	}
 	o := &OTLP{
 		protocol: protocol,
 		target:   target,
+		url:      u,
 		res:      res,
 		reader:   sdkmetric.NewManualReader(sdkmetric.WithTemporalitySelector(exp.Temporality)),
 		exporter: exp,
@@ -211,11 +218,79 @@ func setTimes[N int64 | float64](dps []metricdata.DataPoint[N], start, end time.
 
 // Check exports a request with the resource and no metrics, within ctx,
 // and reports the collector's answer.
+//
+// It first connects to the collector's address, so that nothing
+// listening there fails at once instead of after the export's retries. A
+// failure it recognizes (TLS against plain text, gRPC against OTLP/HTTP,
+// an unknown CA, a wrong path) comes as a *FixError naming the setting to
+// change.
 func (o *OTLP) Check(ctx context.Context) error {
+	if o.url != nil {
+		host := o.url.Host
+		if o.url.Port() == "" {
+			host = net.JoinHostPort(o.url.Hostname(), map[string]string{"http": "80", "https": "443"}[o.url.Scheme])
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", host)
+		if err != nil {
+			var dnsErr *net.DNSError
+			switch {
+			case errors.Is(err, syscall.ECONNREFUSED):
+				return fmt.Errorf("otlp: nothing listens on %s (connection refused): is the collector running, on this port?", host)
+			case errors.As(err, &dnsErr):
+				return fmt.Errorf("otlp: cannot resolve %s: %w", o.url.Hostname(), err)
+			}
+			return fmt.Errorf("otlp: connect to %s: %w", host, err)
+		}
+		c.Close()
+	}
 	if err := o.exporter.Export(ctx, &metricdata.ResourceMetrics{Resource: o.res}); err != nil {
-		return fmt.Errorf("otlp: export to %s: %w", o.target, err)
+		err = fmt.Errorf("otlp: export to %s: %w", o.target, err)
+		if fix, ok := o.fixFor(err); ok {
+			return &FixError{Err: err, Fix: fix}
+		}
+		return err
 	}
 	return nil
+}
+
+// Fix is the setting that most likely mends a failed check.
+type Fix struct {
+	Key, Value string // the line to write: "Key = Value"
+	Why        string
+}
+
+// FixError is a failed check with the setting that most likely mends it.
+type FixError struct {
+	Err error
+	Fix Fix
+}
+
+func (e *FixError) Error() string { return e.Err.Error() }
+func (e *FixError) Unwrap() error { return e.Err }
+
+// fixFor recognizes the failures of an export that one setting mends,
+// from the words the TLS, HTTP and gRPC libraries use for them.
+func (o *OTLP) fixFor(err error) (Fix, bool) {
+	s := err.Error()
+	plain := o.url != nil && o.url.Scheme == "http"
+	switch {
+	case strings.Contains(s, "first record does not look like a TLS handshake"),
+		strings.Contains(s, "server gave HTTP response to HTTPS client"):
+		return Fix{"otlp_insecure", "yes", "the collector listens without TLS (as an OpenTelemetry Collector or a Datadog Agent does by default)"}, true
+	case strings.Contains(s, "Client sent an HTTP request to an HTTPS server"),
+		plain && strings.Contains(s, "error reading server preface: EOF"):
+		return Fix{"otlp_insecure", "no", "the collector wants TLS"}, true
+	case strings.Contains(s, "malformed HTTP response") && strings.Contains(s, `\x00\x00`):
+		return Fix{"otlp_protocol", conf.ProtocolGRPC, "this port speaks OTLP/gRPC (OTLP/HTTP listens on port 4318 by default)"}, true
+	case strings.Contains(s, "frame header looked like an HTTP/1.1 header"):
+		return Fix{"otlp_protocol", conf.ProtocolHTTP, "this port speaks HTTP/1.1, as OTLP/HTTP does (OTLP/gRPC listens on port 4317 by default)"}, true
+	case strings.Contains(s, "certificate signed by unknown authority"):
+		return Fix{"otlp_ca_file", "/etc/ssl/certs/collector-ca.pem", "the collector's certificate is not signed by a CA this host trusts: give the CA's PEM file"}, true
+	case strings.Contains(s, "404 Not Found"):
+		return Fix{"otlp_endpoint", "http://HOST:PORT/PATH", "nothing at this path takes OTLP: an OpenTelemetry Collector takes /v1/metrics, Prometheus /api/v1/otlp/v1/metrics"}, true
+	}
+	return Fix{}, false
 }
 
 // Close shuts the exporter down, closing its connection, within ctx. A
@@ -332,7 +407,52 @@ const (
 	retryMax     = 5 * time.Second
 )
 
-func grpcOptions(c conf.OTLP, tlsCfg *tls.Config) []otlpmetricgrpc.Option {
+// endpoint is where the exporter sends.
+type endpoint struct {
+	// url is scheme://host:port[/path]: the file's otlp_endpoint, or its
+	// default, with the scheme that otlp_insecure (or auto) chose. It is
+	// "" when the environment gives the endpoint instead.
+	url string
+	// env names the variable that gives the endpoint, and its value.
+	env string
+}
+
+// resolveEndpoint says where the exporter sends: where otlp_endpoint says
+// (or its default, localhost:4317 or :4318), unless the file leaves it
+// unset and an OTEL_EXPORTER_OTLP_*ENDPOINT variable gives it. A
+// host:port gets the scheme of otlp_insecure as resolved by conf (auto:
+// plain text on this host); with OTLP/HTTP a URL without a path gets
+// /v1/metrics, and any other path is used as given.
+func resolveEndpoint(c conf.OTLP, protocol string, getenv func(string) string) (endpoint, error) {
+	if !c.Given.Endpoint {
+		for _, k := range []string{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
+			if v := getenv(k); v != "" {
+				return endpoint{env: k + "=" + v}, nil
+			}
+		}
+	}
+	if strings.Contains(c.Endpoint, "://") {
+		u, err := url.Parse(c.Endpoint)
+		if err != nil {
+			return endpoint{}, fmt.Errorf("otlp_endpoint: %w", err)
+		}
+		if protocol == conf.ProtocolHTTP && (u.Path == "" || u.Path == "/") {
+			u.Path = "/v1/metrics"
+		}
+		return endpoint{url: u.String()}, nil
+	}
+	scheme := "https://"
+	if c.Insecure {
+		scheme = "http://"
+	}
+	u := scheme + c.Endpoint
+	if protocol == conf.ProtocolHTTP {
+		u += "/v1/metrics"
+	}
+	return endpoint{url: u}, nil
+}
+
+func grpcOptions(c conf.OTLP, ep endpoint, tlsCfg *tls.Config) []otlpmetricgrpc.Option {
 	timeout := otlpTimeout(c)
 	opts := []otlpmetricgrpc.Option{
 		otlpmetricgrpc.WithTemporalitySelector(sdkmetric.DefaultTemporalitySelector),
@@ -346,17 +466,11 @@ func grpcOptions(c conf.OTLP, tlsCfg *tls.Config) []otlpmetricgrpc.Option {
 			MinConnectTimeout: timeout,
 		})),
 	}
-	if c.Given.Endpoint {
-		switch ep := c.Endpoint; {
-		case strings.Contains(ep, "://"):
-			opts = append(opts, otlpmetricgrpc.WithEndpointURL(ep))
-		case c.Given.Insecure && !c.Insecure:
-			opts = append(opts, otlpmetricgrpc.WithEndpointURL("https://"+ep))
-		default:
-			opts = append(opts, otlpmetricgrpc.WithEndpoint(ep))
-		}
-	}
-	if c.Given.Insecure && c.Insecure {
+	switch {
+	case ep.url != "":
+		// The scheme says TLS (https) or plain text (http).
+		opts = append(opts, otlpmetricgrpc.WithEndpointURL(ep.url))
+	case c.Given.Insecure && c.Insecure:
 		opts = append(opts, otlpmetricgrpc.WithInsecure())
 	}
 	if tlsCfg != nil {
@@ -377,7 +491,7 @@ func grpcOptions(c conf.OTLP, tlsCfg *tls.Config) []otlpmetricgrpc.Option {
 	return opts
 }
 
-func httpOptions(c conf.OTLP, tlsCfg *tls.Config) ([]otlpmetrichttp.Option, error) {
+func httpOptions(c conf.OTLP, ep endpoint, tlsCfg *tls.Config) []otlpmetrichttp.Option {
 	timeout := otlpTimeout(c)
 	opts := []otlpmetrichttp.Option{
 		otlpmetrichttp.WithTemporalitySelector(sdkmetric.DefaultTemporalitySelector),
@@ -385,29 +499,10 @@ func httpOptions(c conf.OTLP, tlsCfg *tls.Config) ([]otlpmetrichttp.Option, erro
 			Enabled: true, InitialInterval: retryInitial, MaxInterval: retryMax, MaxElapsedTime: timeout,
 		}),
 	}
-	if c.Given.Endpoint {
-		ep := c.Endpoint
-		switch {
-		case strings.Contains(ep, "://"):
-			u, err := url.Parse(ep)
-			if err != nil {
-				return nil, fmt.Errorf("otlp_endpoint: %w", err)
-			}
-			if u.Path == "" || u.Path == "/" {
-				u.Path = "/v1/metrics"
-			}
-			opts = append(opts, otlpmetrichttp.WithEndpointURL(u.String()))
-		case c.Given.Insecure:
-			scheme := "https://"
-			if c.Insecure {
-				scheme = "http://"
-			}
-			opts = append(opts, otlpmetrichttp.WithEndpointURL(scheme+ep+"/v1/metrics"))
-		default:
-			opts = append(opts, otlpmetrichttp.WithEndpoint(ep))
-		}
-	}
-	if c.Given.Insecure && c.Insecure {
+	switch {
+	case ep.url != "":
+		opts = append(opts, otlpmetrichttp.WithEndpointURL(ep.url))
+	case c.Given.Insecure && c.Insecure:
 		opts = append(opts, otlpmetrichttp.WithInsecure())
 	}
 	if tlsCfg != nil {
@@ -426,5 +521,5 @@ func httpOptions(c conf.OTLP, tlsCfg *tls.Config) ([]otlpmetrichttp.Option, erro
 	if c.Given.Timeout {
 		opts = append(opts, otlpmetrichttp.WithTimeout(timeout))
 	}
-	return opts, nil
+	return opts
 }

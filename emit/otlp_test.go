@@ -47,13 +47,14 @@ func wantOTLP(iv Interval) map[string]wantMetric {
 	}
 	p := iv.Plugin
 	return map[string]wantMetric{
-		"linux.audit.backlog.max_depth":   {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Peak), method)},
-		"linux.audit.backlog.size":        {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Size), "")},
-		"linux.audit.backlog.mean":        {unit: "{record}", gauge: true, isDouble: true, points: g(fmt.Sprint(iv.Mean), "")},
-		"linux.audit.backlog.limit":       {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Limit), "")},
-		"linux.audit.backlog.utilization": {unit: "1", gauge: true, isDouble: true, points: g(fmt.Sprint(iv.Utilization), method)},
-		"linux.audit.lost":                {unit: "{record}", points: []point{s(fmt.Sprint(iv.Lost), "")}},
-		"linux.audit.backlog.wait_time":   {unit: "ms", points: []point{s(fmt.Sprint(iv.WaitTime.Milliseconds()), "")}},
+		"linux.audit.backlog.max_depth":         {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Peak), method)},
+		"linux.audit.backlog.size":              {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Size), "")},
+		"linux.audit.backlog.mean":              {unit: "{record}", gauge: true, isDouble: true, points: g(fmt.Sprint(iv.Mean), "")},
+		"linux.audit.backlog.limit":             {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Limit), "")},
+		"linux.audit.backlog.utilization":       {unit: "1", gauge: true, isDouble: true, points: g(fmt.Sprint(iv.Utilization), method)},
+		"linux.audit.backlog.recommended_limit": {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.RecommendedLimit), "")},
+		"linux.audit.lost":                      {unit: "{record}", points: []point{s(fmt.Sprint(iv.Lost), "")}},
+		"linux.audit.backlog.wait_time":         {unit: "ms", points: []point{s(fmt.Sprint(iv.WaitTime.Milliseconds()), "")}},
 		"linux.audit.backlog.resets": {unit: "{reset}", points: []point{
 			s(fmt.Sprint(iv.ExternalResets), "source=external"),
 			s(fmt.Sprint(iv.OwnResets), "source=own"),

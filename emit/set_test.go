@@ -349,7 +349,7 @@ func TestSetCheck(t *testing.T) {
 			"otlp_insecure = yes", "statsd_address = " + sock.Addr()}, []string{"", "", ""}},
 		{"udp statsd resolves", []string{"emitters = statsd", "statsd_address = 127.0.0.1:8125"}, []string{""}},
 		{"collector down", []string{"emitters = otlp", "otlp_endpoint = " + closedAddr,
-			"otlp_insecure = yes", "otlp_timeout = 1s"}, []string{"export to " + closedAddr}},
+			"otlp_insecure = yes", "otlp_timeout = 1s"}, []string{"nothing listens on " + closedAddr + " (connection refused)"}},
 		{"no socket", []string{"emitters = statsd", "statsd_address = unix://" + filepath.Join(dir, "missing.sock")},
 			[]string{"no such file"}},
 		{"not a socket", []string{"emitters = statsd", "statsd_address = unix://" + plainFile},

@@ -56,6 +56,7 @@ var wantDogStatsD = [][]string{{
 	"linux.audit.backlog.mean:12.25|g|#env:test",
 	"linux.audit.backlog.limit:8192|g|#env:test",
 	"linux.audit.backlog.utilization:0.581298828125|g|#env:test,method:kernel",
+	"linux.audit.backlog.recommended_limit:10240|g|#env:test",
 	"linux.audit.lost:0|c|#env:test",              // kernel counters: first value is the baseline
 	"linux.audit.backlog.wait_time:0|c|#env:test", // ditto
 	"linux.audit.backlog.resets:1|c|#env:test,source:own",
@@ -75,6 +76,7 @@ var wantDogStatsD = [][]string{{
 	"linux.audit.backlog.mean:0.5|g|#env:test",
 	"linux.audit.backlog.limit:0|g|#env:test",
 	"linux.audit.backlog.utilization:0|g|#env:test,method:sampled",
+	"linux.audit.backlog.recommended_limit:10240|g|#env:test",
 	"linux.audit.lost:2|c|#env:test",
 	"linux.audit.backlog.wait_time:500|c|#env:test",
 	"linux.audit.backlog.resets:0|c|#env:test,source:own",
@@ -94,6 +96,7 @@ var wantDogStatsD = [][]string{{
 	"linux.audit.backlog.mean:0.5|g|#env:test",
 	"linux.audit.backlog.limit:0|g|#env:test",
 	"linux.audit.backlog.utilization:0|g|#env:test,method:sampled",
+	"linux.audit.backlog.recommended_limit:10240|g|#env:test",
 	"linux.audit.lost:1|c|#env:test", // went down from 9: reset, send the new value
 	"linux.audit.backlog.wait_time:0|c|#env:test",
 	"linux.audit.backlog.resets:0|c|#env:test,source:own",

@@ -15,7 +15,7 @@ import (
 // figures (gauges), then, after "| totals:", the running totals
 // (counters: the kernel's since boot, the plugin's since its start):
 //
-//	2026-11-24T17:00:00Z method=kernel max_depth=4762 size=3 mean=12.2 limit=8192 utilization=58.1% | totals: lost=7 wait_time=1500ms resets.own=1 resets.external=1 records=123 malformed=1 resets_failed=2 emits_failed=3 emits_dropped=4 samples_skipped=5 reset_records_dropped=6
+//	2026-11-24T17:00:00Z method=kernel max_depth=4762 size=3 mean=12.2 limit=8192 utilization=58.1% recommended_limit=10240 | totals: lost=7 wait_time=1500ms resets.own=1 resets.external=1 records=123 malformed=1 resets_failed=2 emits_failed=3 emits_dropped=4 samples_skipped=5 reset_records_dropped=6
 //
 // The time is the interval's End in UTC. Each figure is named by the last
 // part of its metric's name; a fraction of 1 is printed as a percentage

@@ -9,8 +9,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,6 +179,63 @@ func TestOTLPMutualTLS(t *testing.T) {
 			}
 			if got := peakOf(req); got != 4762 {
 				t.Errorf("peak %d, want 4762", got)
+			}
+		})
+	}
+}
+
+// TestOTLPCheckFixes points the OTLP check at collectors that speak
+// something else than it does, and checks that each failure names the
+// setting that mends it.
+func TestOTLPCheckFixes(t *testing.T) {
+	pki := newTestPKI(t)
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{pki.server}}
+	listen := func(protocol string, cfg *tls.Config) string {
+		t.Helper()
+		r, err := emittest.ListenOTLPTLS(protocol, "127.0.0.1:0", cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r.Addr()
+	}
+	grpcPlain, httpPlain := listen(conf.ProtocolGRPC, nil), listen(conf.ProtocolHTTP, nil)
+	httpTLS, grpcTLS := listen(conf.ProtocolHTTP, serverTLS), listen(conf.ProtocolGRPC, serverTLS)
+	// An HTTP server with nothing at the path asked, as a collector
+	// answers for a path it does not serve.
+	notFound := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(notFound.Close)
+	tests := []struct {
+		name     string
+		lines    []string
+		key, val string
+	}{
+		{"TLS to a plain-text gRPC collector", []string{"otlp_endpoint = " + grpcPlain, "otlp_insecure = no"}, "otlp_insecure", "yes"},
+		{"TLS to a plain-text HTTP collector", []string{"otlp_protocol = http/protobuf", "otlp_endpoint = " + httpPlain, "otlp_insecure = no"}, "otlp_insecure", "yes"},
+		{"plain text to an HTTPS collector", []string{"otlp_protocol = http/protobuf", "otlp_endpoint = " + httpTLS, "otlp_insecure = yes"}, "otlp_insecure", "no"},
+		{"plain text to a gRPC collector with TLS", []string{"otlp_endpoint = " + grpcTLS, "otlp_insecure = yes"}, "otlp_insecure", "no"},
+		{"HTTP to a gRPC port", []string{"otlp_protocol = http/protobuf", "otlp_endpoint = " + grpcPlain, "otlp_insecure = yes"}, "otlp_protocol", "grpc"},
+		{"gRPC to an HTTP port", []string{"otlp_endpoint = " + httpPlain, "otlp_insecure = yes"}, "otlp_protocol", "http/protobuf"},
+		{"unknown CA", []string{"otlp_endpoint = " + grpcTLS, "otlp_insecure = no"}, "otlp_ca_file", "/etc/ssl/certs/collector-ca.pem"},
+		{"wrong path", []string{"otlp_protocol = http/protobuf", "otlp_endpoint = " + notFound.URL + "/v1/metric"}, "otlp_endpoint", "http://HOST:PORT/PATH"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			cfg := parseConf(t, append([]string{"emitters = otlp", "otlp_timeout = 1s"}, tc.lines...)...)
+			o, err := NewOTLP(ctx, cfg.OTLP, "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer o.Close(ctx)
+			err = o.Check(ctx)
+			var fe *FixError
+			if !errors.As(err, &fe) {
+				t.Fatalf("Check = %v, want a FixError", err)
+			}
+			if fe.Fix.Key != tc.key || fe.Fix.Value != tc.val || fe.Fix.Why == "" {
+				t.Errorf("fix %+v, want %s = %s; error: %v", fe.Fix, tc.key, tc.val, err)
 			}
 		})
 	}

@@ -7,6 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,51 +17,149 @@ import (
 	"github.com/audisp-backlog/audisp-backlog/conf"
 	"github.com/audisp-backlog/audisp-backlog/emit"
 	"github.com/audisp-backlog/audisp-backlog/plugin/peak"
+	"github.com/audisp-backlog/audisp-backlog/plugin/sizing"
+	"github.com/audisp-backlog/audisp-backlog/pluginsd"
 )
 
 // checkTimeout bounds each emitter's probe in -check.
 const checkTimeout = 5 * time.Second
 
-// check validates the configuration, probes the kernel read-only (AUDIT_GET,
-// never a reset) and tries each configured emitter, printing a short report
-// for a person. It returns the exit status: 0 when the plugin would run and
-// deliver, 1 otherwise.
-func check(ctx context.Context, path string, w io.Writer) int {
+// check validates the configuration and auditd's entry for the plugin,
+// probes the kernel read-only (AUDIT_GET, never a reset) and tries each
+// configured emitter, printing a short report for a person. It returns the
+// exit status: 0 when the plugin would run and deliver, 1 otherwise.
+func check(ctx context.Context, path, entry string, w io.Writer) int {
 	r := &report{w: w}
 	fmt.Fprintf(w, "audisp-backlog %s\n", version)
 
+	cfg := checkConfig(r, path)
+	checkEntry(r, entry, path)
+	st, ok := checkKernel(r, cfg)
+	if cfg != nil {
+		checkEmitters(ctx, r, cfg)
+	}
+	if ok {
+		r.note("sizing", checkFigures(st).Advice())
+	}
+
+	if r.failures > 0 {
+		fmt.Fprintf(w, "%d problem%s found\n", r.failures, plural(r.failures))
+		return 1
+	}
+	fmt.Fprintln(w, "all checks passed")
+	return 0
+}
+
+// checkConfig loads the configuration file and reports it: each problem
+// counts, and a plugin entry given by mistake is said to be one.
+func checkConfig(r *report, path string) *conf.Config {
 	cfg, err := conf.Load(path)
-	if err != nil {
-		r.fail("config", path, err)
-	} else {
+	if err == nil {
 		r.ok("config", path)
 		var b strings.Builder
 		if _, err := cfg.WriteTo(&b); err != nil {
 			r.fail("config", "effective configuration", err)
 		}
 		r.detail(b.String())
+		return cfg
 	}
+	if f, ferr := os.Open(path); ferr == nil {
+		isEntry := pluginsd.LooksLikeEntry(f)
+		f.Close()
+		if isEntry {
+			r.fail("config", path, fmt.Errorf("this is an auditd plugin entry (plugins.d), not audisp-backlog's configuration; its args name the configuration, by default %s: audisp-backlog -check -config %s", conf.DefaultPath, conf.DefaultPath))
+			return nil
+		}
+	}
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		r.failN("config", path, len(joined.Unwrap()), err)
+	} else {
+		r.fail("config", path, err)
+	}
+	return nil
+}
 
+// checkEntry checks auditd's plugin entry and the program it names, by
+// auditd's own rules, and that it runs this configuration.
+func checkEntry(r *report, entry, configPath string) {
+	e, probs, err := pluginsd.Check(entry)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && entry == pluginsd.DefaultPath:
+		r.ok("entry", entry+" (none: auditd does not know the plugin; the packages install it)")
+		return
+	case err != nil:
+		r.fail("entry", entry, err)
+		return
+	}
+	for _, p := range probs {
+		r.fail("entry", entry, errors.New(p.String()))
+	}
+	if len(probs) > 0 {
+		return
+	}
+	state := "active = yes: auditd starts the plugin"
+	if !e.Active {
+		state = "active = no: auditd does not start the plugin; set active = yes there and restart auditd (service auditd restart)"
+	}
+	r.ok("entry", entry)
+	r.detail(state)
+	if e.Format != "string" {
+		r.fail("entry", entry, fmt.Errorf("format = %s: audisp-backlog reads format = string", e.Format))
+	}
+	if self, err := os.Executable(); err == nil && e.Active && !sameFile(self, e.Path) {
+		r.detail(fmt.Sprintf("path = %s, not this program (%s)", e.Path, self))
+	}
+	if args := entryConfig(e.Args); !sameFile(args, configPath) {
+		r.detail(fmt.Sprintf("its args give the configuration %s, not %s", args, configPath))
+	}
+}
+
+// entryConfig is the configuration file an entry's args give the plugin.
+func entryConfig(args []string) string {
+	if i := slices.Index(args, "-config"); i >= 0 && i+1 < len(args) {
+		return args[i+1]
+	}
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			return a
+		}
+	}
+	return conf.DefaultPath
+}
+
+func sameFile(a, b string) bool {
+	fa, erra := os.Stat(a)
+	fb, errb := os.Stat(b)
+	if erra != nil || errb != nil {
+		return filepath.Clean(a) == filepath.Clean(b)
+	}
+	return os.SameFile(fa, fb)
+}
+
+// checkKernel reads the audit status once and says what it means for the
+// figures, and which method would run.
+func checkKernel(r *report, cfg *conf.Config) (auditclient.Status, bool) {
 	st, err := probeKernel()
 	if err != nil {
 		r.fail("kernel", "audit netlink", err)
+		return st, false
+	}
+	r.ok("kernel", fmt.Sprintf("audit enabled=%d, backlog %d of limit %d, lost %d, backlog_wait_time_actual %d ticks",
+		st.Enabled, st.Backlog, st.BacklogLimit, st.Lost, st.BacklogWaitTimeActual))
+	if st.Enabled == 0 {
+		r.detail(peak.Disabled)
+	}
+	if st.HasMaxDepth {
+		r.detail(fmt.Sprintf("backlog_max_depth supported (high-water mark now %d)", st.MaxDepth))
 	} else {
-		r.ok("kernel", fmt.Sprintf("audit enabled=%d, backlog %d of limit %d, lost %d, backlog_wait_time_actual %d ticks",
-			st.Enabled, st.Backlog, st.BacklogLimit, st.Lost, st.BacklogWaitTimeActual))
-		if st.Enabled == 0 {
-			r.detail("auditing is disabled (auditctl -e 1): no records reach the queue")
-		}
-		if st.HasMaxDepth {
-			r.detail(fmt.Sprintf("backlog_max_depth supported (high-water mark now %d)", st.MaxDepth))
+		r.detail("backlog_max_depth not supported by this kernel: bursts are found by sampling the backlog")
+	}
+	if cfg != nil {
+		if m, err := peak.Resolve(cfg.Method, st); err != nil {
+			r.fail("method", cfg.Method, err)
 		} else {
-			r.detail("backlog_max_depth not supported by this kernel: bursts are found by sampling the backlog")
-		}
-		if cfg != nil {
-			if m, err := peak.Resolve(cfg.Method, st); err != nil {
-				r.fail("method", cfg.Method, err)
-			} else {
-				r.ok("method", fmt.Sprintf("%s (method = %s)", m, cfg.Method))
-			}
+			r.ok("method", fmt.Sprintf("%s (method = %s)", m, cfg.Method))
 		}
 	}
 	if hz, src, err := auditclient.TickRate(""); err != nil {
@@ -66,36 +167,50 @@ func check(ctx context.Context, path string, w io.Writer) int {
 	} else {
 		r.detail(fmt.Sprintf("wait time: kernel HZ %d (from %s)", hz, src))
 	}
+	return st, true
+}
 
-	if cfg != nil {
-		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-		set, err := emit.Open(ctx, *cfg, version, logger)
-		if err != nil {
-			r.fail("emitters", strings.Join(cfg.Emitters, ", "), err)
-		} else {
-			cctx, cancel := context.WithTimeout(ctx, checkTimeout)
-			for _, res := range set.Check(cctx) {
-				if res.Err != nil {
-					r.fail("emitter", res.Emitter+" "+res.Target, res.Err)
-				} else {
-					r.ok("emitter", res.Emitter+" "+res.Target)
-				}
+// checkFigures are the sizing figures -check has: the kernel's mark (the
+// peak since its last reset) where it has one, else only the backlog now;
+// and the records lost so far, as if before the plugin started.
+func checkFigures(st auditclient.Status) sizing.Figures {
+	f := sizing.Figures{Peak: st.Backlog, Limit: st.BacklogLimit, LostBefore: uint64(st.Lost)}
+	if st.HasMaxDepth {
+		f.Peak = max(f.Peak, st.MaxDepth)
+	}
+	return f
+}
+
+// checkEmitters tries each configured emitter; a failure it recognizes
+// names the line to change.
+func checkEmitters(ctx context.Context, r *report, cfg *conf.Config) {
+	set, err := emit.Open(ctx, *cfg, version, slog.New(slog.DiscardHandler))
+	if err != nil {
+		r.fail("emitters", strings.Join(cfg.Emitters, ", "), err)
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	for _, res := range set.Check(cctx) {
+		if res.Err == nil {
+			r.ok("emitter", res.Emitter+" "+res.Target)
+			continue
+		}
+		r.fail("emitter", res.Emitter+" "+res.Target, res.Err)
+		var fe *emit.FixError
+		if errors.As(res.Err, &fe) {
+			where := "add it to " + cfg.File
+			if n := cfg.Line(fe.Fix.Key); n > 0 {
+				where = fmt.Sprintf("line %d of %s", n, cfg.File)
 			}
-			cancel()
-			closeCtx, cancel := context.WithTimeout(ctx, closeBudget)
-			if err := set.Close(closeCtx); err != nil {
-				r.detail(fmt.Sprintf("closing the emitters: %v", err))
-			}
-			cancel()
+			r.detail(fmt.Sprintf("fix: %s = %s (%s): %s", fe.Fix.Key, fe.Fix.Value, where, fe.Fix.Why))
 		}
 	}
-
-	if r.failures > 0 {
-		fmt.Fprintf(w, "%d problem(s) found\n", r.failures)
-		return 1
+	cancel()
+	closeCtx, cancel := context.WithTimeout(ctx, closeBudget)
+	defer cancel()
+	if err := set.Close(closeCtx); err != nil {
+		r.detail(fmt.Sprintf("closing the emitters: %v", err))
 	}
-	fmt.Fprintln(w, "all checks passed")
-	return 0
 }
 
 // probeKernel reads the audit status once.
@@ -112,7 +227,7 @@ func probeKernel() (auditclient.Status, error) {
 	return st, err
 }
 
-// report prints -check's lines.
+// report prints -check's lines and counts the problems.
 type report struct {
 	w        io.Writer
 	failures int
@@ -122,8 +237,16 @@ func (r *report) ok(what, subject string) {
 	fmt.Fprintf(r.w, "ok    %-9s %s\n", what, subject)
 }
 
-func (r *report) fail(what, subject string, err error) {
-	r.failures++
+func (r *report) fail(what, subject string, err error) { r.failN(what, subject, 1, err) }
+
+// note prints advice that is neither a pass nor a problem.
+func (r *report) note(what, text string) {
+	fmt.Fprintf(r.w, "note  %-9s %s\n", what, text)
+}
+
+// failN reports err, which holds n problems.
+func (r *report) failN(what, subject string, n int, err error) {
+	r.failures += n
 	fmt.Fprintf(r.w, "FAIL  %-9s %s\n", what, subject)
 	r.detail(err.Error())
 }
@@ -132,4 +255,11 @@ func (r *report) detail(text string) {
 	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
 		fmt.Fprintf(r.w, "      %-9s %s\n", "", line)
 	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/audisp-backlog/audisp-backlog/emit"
 	"github.com/audisp-backlog/audisp-backlog/plugin/peak"
 	"github.com/audisp-backlog/audisp-backlog/plugin/records"
+	"github.com/audisp-backlog/audisp-backlog/pluginsd"
 )
 
 // Set at build time by the Makefile.
@@ -58,6 +59,7 @@ func main() {
 // options are the command line.
 type options struct {
 	config     string
+	entry      string
 	foreground bool
 	check      bool
 	version    bool
@@ -69,10 +71,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.config, "config", conf.DefaultPath, "configuration `file`")
 	fs.BoolVar(&o.foreground, "foreground", false, "log to stderr instead of syslog")
-	fs.BoolVar(&o.check, "check", false, "check the configuration, the kernel and the emitters, print a report and exit")
+	fs.BoolVar(&o.check, "check", false, "check the configuration, auditd's entry for the plugin, the kernel and the emitters, print a report and exit")
+	fs.StringVar(&o.entry, "entry", pluginsd.DefaultPath, "auditd's plugin entry `file` that -check checks")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: audisp-backlog [-foreground] [-check] [-config FILE | FILE]\n")
+		fmt.Fprintf(stderr, "usage: audisp-backlog [-foreground] [-config FILE | FILE]\n       audisp-backlog -check [-config FILE] [-entry FILE]\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -110,7 +113,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	}
 	if o.check {
-		return check(ctx, o.config, stdout)
+		return check(ctx, o.config, o.entry, stdout)
 	}
 
 	level := new(slog.LevelVar)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
+	"github.com/audisp-backlog/audisp-backlog/emit/emittest"
 )
 
 // binary is the plugin built once for the tests that exec it.
@@ -232,25 +234,94 @@ func errorsAs(err error, target **exec.ExitError) bool {
 func TestCheck(t *testing.T) {
 	needAudit(t)
 	good := writeConfig(t, sampledConfig)
-	out, err := exec.Command(binary, "-check", "-config", good).CombinedOutput()
+	entry := writeEntry(t, good)
+	out, err := exec.Command(binary, "-check", "-config", good, "-entry", entry).CombinedOutput()
 	if err != nil {
 		t.Errorf("-check of a good config: %v\n%s", err, out)
 	}
-	for _, want := range []string{"ok    config", "ok    kernel", "ok    method", "ok    emitter"} {
+	for _, want := range []string{"ok    config", "ok    entry     " + entry, "active = no: auditd does not start the plugin",
+		"ok    kernel", "ok    method", "ok    emitter", "note  sizing", "all checks passed"} {
 		if !bytes.Contains(out, []byte(want)) {
 			t.Errorf("-check output lacks %q:\n%s", want, out)
 		}
 	}
 
 	bad := writeConfig(t, "interval = 1s\nintervall = 2s\nmethod = magic\n")
-	out, err = exec.Command(binary, "-check", bad).CombinedOutput()
+	out, err = exec.Command(binary, "-check", "-entry", entry, bad).CombinedOutput()
 	if err == nil {
 		t.Errorf("-check of a broken config succeeded:\n%s", out)
 	}
-	for _, want := range []string{"FAIL  config", bad + ":2: intervall", bad + ":3: method"} {
+	for _, want := range []string{"FAIL  config", bad + ":2: intervall", bad + ":3: method", "2 problems found"} {
 		if !bytes.Contains(out, []byte(want)) {
 			t.Errorf("-check output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// writeEntry writes auditd's entry for the plugin, as packaged, pointing
+// at config, and returns its path.
+func writeEntry(t *testing.T, config string) string {
+	t.Helper()
+	data, err := os.ReadFile("../packaging/plugins.d/audisp-backlog.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), "/etc/audit/audisp-backlog.conf", config, 1)
+	path := filepath.Join(t.TempDir(), "audisp-backlog.conf")
+	if err := os.WriteFile(path, []byte(text), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestCheckDiagnoses: -check says what to change for the mistakes a new
+// user makes: the plugin entry given as the configuration, an entry
+// auditd would refuse, a collector that is not there, or one that speaks
+// plain text to a TLS client, with the line to change.
+func TestCheckDiagnoses(t *testing.T) {
+	needAudit(t)
+	good := writeConfig(t, sampledConfig)
+	plain, err := emittest.ListenOTLPGRPC("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	refused := freeAddr(t)
+	badEntry := writeEntry(t, good)
+	if err := os.WriteFile(badEntry, []byte("active=yes\npath = /usr/sbin/audisp-backlog\n"), 0o660); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(badEntry, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"the entry as the configuration", []string{"-config", writeEntry(t, good), "-entry", writeEntry(t, good)},
+			[]string{"this is an auditd plugin entry (plugins.d), not audisp-backlog's configuration", "1 problem found"}},
+		{"an entry auditd refuses", []string{"-config", good, "-entry", badEntry},
+			[]string{"group writable (mode 0660): auditd refuses it (chmod g-w) (auditd 4.2 and later)",
+				`line 1: "active=yes": auditd wants key = value, with spaces (not tabs) around '='`, "2 problems found"}},
+		{"nothing listening", []string{"-config", writeConfig(t, "emitters = otlp\notlp_endpoint = "+refused+"\n"), "-entry", writeEntry(t, good)},
+			[]string{"nothing listens on " + refused + " (connection refused)"}},
+		{"TLS to plain text", []string{"-config", writeConfig(t, "emitters = otlp\notlp_endpoint = "+plain.Addr()+"\notlp_insecure = no\n"), "-entry", writeEntry(t, good)},
+			[]string{"fix: otlp_insecure = yes (line 3 of "}},
+		{"the default reaches a plain-text collector on this host", []string{"-config", writeConfig(t, "emitters = otlp\notlp_endpoint = "+plain.Addr()+"\n"), "-entry", writeEntry(t, good)},
+			[]string{"ok    emitter   otlp grpc http://" + plain.Addr(), "all checks passed"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), hangLimit)
+			defer cancel()
+			out, _ := exec.CommandContext(ctx, binary, append([]string{"-check"}, tt.args...)...).CombinedOutput()
+			for _, want := range tt.want {
+				if !bytes.Contains(out, []byte(want)) {
+					t.Errorf("-check output lacks %q:\n%s", want, out)
+				}
+			}
+		})
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
 	"github.com/audisp-backlog/audisp-backlog/emit"
 	"github.com/audisp-backlog/audisp-backlog/plugin/records"
+	"github.com/audisp-backlog/audisp-backlog/plugin/sizing"
 )
 
 // Settings are the parts of the configuration the loop runs on.
@@ -80,6 +81,12 @@ type Loop struct {
 	ownResets, extResets uint64 // the reports' running totals
 	resetsFailed         uint64
 
+	// Sizing advice: from the highest peak reported and the records
+	// lost since the start.
+	advisor    *sizing.Advisor
+	peakMax    uint32
+	lostBefore uint32 // the kernel's lost counter at the start, or at its last reset
+
 	// The kernel worker (kernelWorker) makes the kernel calls, one at a
 	// time, so that the loop never blocks on the kernel.
 	calls          chan kernelCall  // to the worker, buffered 1; closed by stopKernel
@@ -116,11 +123,32 @@ func New(c Config) (*Loop, error) {
 		replies:      make(chan kernelReply, 1),
 		changes:      make(chan change),
 		done:         make(chan struct{}),
+		advisor:      sizing.NewAdvisor(c.Logger),
+		lostBefore:   c.Status.Lost,
 	}
 	l.source = l.sourceFor(m)
 	l.acct.Sample(c.Status.Backlog)
 	l.logMethod(c.Status)
+	if c.Status.Enabled == 0 {
+		l.logger.Warn(Disabled)
+	}
 	return l, nil
+}
+
+// Disabled says what a kernel with auditing disabled means for the
+// figures.
+const Disabled = "auditing is disabled (enabled=0): the kernel queues no records, so every peak is 0 until it is enabled (auditctl -e 1, or -e 1 in /etc/audit/rules.d)"
+
+// newStatus keeps a status just read, and logs when auditing is turned
+// off or on.
+func (l *Loop) newStatus(st auditclient.Status) {
+	switch {
+	case st.Enabled == 0 && l.last.Enabled != 0:
+		l.logger.Warn(Disabled)
+	case st.Enabled != 0 && l.last.Enabled == 0:
+		l.logger.Info("auditing is enabled again", "enabled", st.Enabled)
+	}
+	l.last = st
 }
 
 // sourceFor returns the exact source of method m, nil for sampling.
@@ -308,7 +336,7 @@ func (l *Loop) sampled(r kernelReply) {
 		return
 	}
 	l.kernelOK()
-	l.last = r.status
+	l.newStatus(r.status)
 	l.acct.Sample(r.status.Backlog)
 }
 
@@ -326,7 +354,7 @@ func (l *Loop) ticked(r kernelReply) {
 		}
 	}
 	if r.statusErr == nil {
-		l.last = r.status
+		l.newStatus(r.status)
 	} else {
 		l.resetsFailed++
 		l.kernelFailed(r.statusErr)
@@ -371,6 +399,7 @@ func (l *Loop) emit(ctx context.Context, r Report) {
 	if iv.Limit > 0 {
 		iv.Utilization = float64(iv.Peak) / float64(iv.Limit)
 	}
+	iv.RecommendedLimit = l.advise(iv.Peak)
 	es := l.out.Stats()
 	iv.Plugin = emit.Counters{
 		Records:      l.stream.Records(),
@@ -388,6 +417,26 @@ func (l *Loop) emit(ctx context.Context, r Report) {
 		return
 	}
 	l.setFault(&l.emitFault, "")
+}
+
+// advise takes an interval's peak into the sizing figures, logs the advice
+// when it changes, and returns the recommended limit.
+func (l *Loop) advise(peak uint32) uint32 {
+	l.peakMax = max(l.peakMax, peak)
+	if l.last.Lost < l.lostBefore {
+		l.lostBefore = 0 // an administrator reset the counter
+	}
+	f := sizing.Figures{
+		Peak:       l.peakMax,
+		Limit:      l.last.BacklogLimit,
+		LostSince:  uint64(l.last.Lost - l.lostBefore),
+		LostBefore: uint64(l.lostBefore),
+	}
+	if n := l.stream.Records(); n > 0 {
+		f.RecordBytes = float64(l.stream.Bytes()) / float64(n)
+	}
+	l.advisor.Observe(f)
+	return f.Recommended()
 }
 
 func typeCounts(in []records.TypeCount) []emit.TypeCount {

@@ -8,6 +8,7 @@ type Counts struct {
 	types     [len(Types)]atomic.Uint64 // records by slot in Types; 0 is "other"
 	malformed atomic.Uint64             // lines that are not records, oversized ones included
 	dropped   atomic.Uint64             // reset records dropped: the channel was full
+	bytes     atomic.Uint64             // bytes read from the stream
 
 	// unpublished counts the records by type that the reader has not yet
 	// added to types, and at slotMalformed the malformed lines not yet
@@ -20,6 +21,8 @@ type Counts struct {
 	// waits for input, and at most one read buffer behind while it
 	// streams flat out.
 	unpublished [slotMalformed + 1]uint64
+	// unpublishedBytes counts the bytes read and not yet added to bytes.
+	unpublishedBytes uint64
 }
 
 // slotMalformed is the reader's slot for a line that is not a record, one
@@ -39,6 +42,10 @@ func (c *Counts) publish() {
 		c.malformed.Add(n)
 		c.unpublished[slotMalformed] = 0
 	}
+	if n := c.unpublishedBytes; n > 0 {
+		c.bytes.Add(n)
+		c.unpublishedBytes = 0
+	}
 }
 
 // Records returns the number of well-formed records read.
@@ -53,6 +60,10 @@ func (c *Counts) Records() uint64 {
 // Malformed returns the number of lines skipped because they were not
 // audit records or were longer than the read buffer.
 func (c *Counts) Malformed() uint64 { return c.malformed.Load() }
+
+// Bytes returns the number of bytes read from the stream, newlines
+// included: over Records, the mean size of a record.
+func (c *Counts) Bytes() uint64 { return c.bytes.Load() }
 
 // Dropped returns the number of reset records the reader could not hand
 // over because the channel was full.

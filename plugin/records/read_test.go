@@ -46,6 +46,9 @@ func TestReadRecordsStream(t *testing.T) {
 	}, "")
 	stats, got := readAll(t, strings.NewReader(input))
 
+	if n := stats.Bytes(); n != uint64(len(input)) {
+		t.Errorf("bytes = %d, want %d", n, len(input))
+	}
 	if n := stats.Records(); n != 8 {
 		t.Errorf("records = %d, want 8", n)
 	}

@@ -118,5 +118,7 @@ type publishingReader struct {
 
 func (p publishingReader) Read(b []byte) (int, error) {
 	p.c.publish()
-	return p.r.Read(b)
+	n, err := p.r.Read(b)
+	p.c.unpublishedBytes += uint64(max(n, 0))
+	return n, err
 }
