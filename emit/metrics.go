@@ -109,7 +109,9 @@ var metrics = []Metric{
 		}),
 	counter("linux.audit.plugin.malformed", "{record}", "",
 		"Lines the plugin skipped because they were not audit records or were too long.",
-		func(iv *Interval, dst []Point) []Point { return append(dst, Point{Int: clampInt64(iv.Plugin.Malformed)}) }),
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Int: clampInt64(iv.Plugin.Malformed)})
+		}),
 	counter("linux.audit.plugin.resets_failed", "{reset}", "",
 		"Resets (AUDIT_SET) or status reads (AUDIT_GET) of the kernel that failed.",
 		func(iv *Interval, dst []Point) []Point {
@@ -117,7 +119,9 @@ var metrics = []Metric{
 		}),
 	counter("linux.audit.plugin.emits_failed", "{interval}", "",
 		"Interval deliveries that an emitter failed (a collector refused or timed out).",
-		func(iv *Interval, dst []Point) []Point { return append(dst, Point{Int: clampInt64(iv.Plugin.EmitsFailed)}) }),
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Int: clampInt64(iv.Plugin.EmitsFailed)})
+		}),
 	counter("linux.audit.plugin.emits_dropped", "{interval}", "",
 		"Intervals dropped because an emitter's queue was full.",
 		func(iv *Interval, dst []Point) []Point {

@@ -174,7 +174,7 @@ func programRules(path string) []Problem {
 // keyword is one key auditd knows, with the most value tokens each family
 // of versions takes (-1: any number).
 type keyword struct {
-	name             string
+	name              string
 	max3x, maxSince42 int
 }
 

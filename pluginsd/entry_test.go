@@ -242,11 +242,11 @@ func FuzzParse(f *testing.F) {
 
 func TestLooksLikeEntry(t *testing.T) {
 	for text, want := range map[string]bool{
-		shipped(t): true,
-		"# only a comment\n": false,
+		shipped(t):                          true,
+		"# only a comment\n":                false,
 		"interval = 60s\nemitters = otlp\n": false,
-		"active = no\n": true,
-		"active=no\n": false,
+		"active = no\n":                     true,
+		"active=no\n":                       false,
 	} {
 		if got := LooksLikeEntry(strings.NewReader(text)); got != want {
 			t.Errorf("LooksLikeEntry(%.30q) = %v, want %v", text, got, want)
