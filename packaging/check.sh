@@ -573,8 +573,11 @@ check_spec() {
 -rwxr-xr-x root:root  $SBIN"
 	[ "$got" = "$want" ] || { fail "rpmbuild package files (-want +got):"$'\n'"$(diff <(echo "$want") <(echo "$got") | grep '^[<>]')"; ok=0; }
 	grep -qx 'audit' <<<"$(rpm -qp --requires "$rpmf")" || { fail "rpmbuild package does not require audit"; ok=0; }
-	# The README and every example, as documentation.
-	got=$(rpm -qp --qf '[%{FILEMODES:perms} %{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpmf" | grep -E " /usr/share/doc/$NAME/(README.md|examples/.*)\$")
+	# The README and every example, as documentation. The doc directory is
+	# the build host's %_docdir_fmt: name (Fedora, SUSE) or name-version
+	# (rpm's default, as on Debian).
+	got=$(rpm -qp --qf '[%{FILEMODES:perms} %{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpmf" |
+		sed "s#/usr/share/doc/$NAME-$VERSION/#/usr/share/doc/$NAME/#" | grep -E " /usr/share/doc/$NAME/(README.md|examples/.*)\$")
 	want=$(cd packaging/examples && printf -- "-rw-r--r-- d /usr/share/doc/$NAME/README.md\n" && LC_ALL=C ls | sed "s#^#-rw-r--r-- d /usr/share/doc/$NAME/examples/#")
 	[ "$got" = "$want" ] || { fail "rpmbuild package docs (-want +got):"$'\n'"$(diff <(echo "$want") <(echo "$got") | grep '^[<>]')"; ok=0; }
 	# Provides: bundled(golang(...)) names exactly the modules in the binary.
