@@ -59,6 +59,7 @@ func TestPrometheusPeer(t *testing.T) {
 		`linux_audit_plugin_malformed_total`:               1,
 	}
 	p.waitFor(t, "the records written to the plugin's stdin", func() string {
+		plug.mustRun(t)
 		for q, v := range want {
 			got := p.query(t, q)
 			if len(got) != 1 || got[0].value(t) != v {
@@ -362,27 +363,23 @@ type pluginProc struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	log   *syncBuffer
+	done  chan struct{} // closed when the process has exited, err set
+	err   error
 }
 
 // startPlugin runs the plugin against Prometheus's OTLP receiver exactly as
-// README.md's "Prometheus" section configures it, with a 1 s interval and
+// README.md configures it (readmePrometheusConf), with a 1 s interval and
 // method = sampled (read-only on the host kernel: AUDIT_GET only), and
 // writes users USER records, syscalls SYSCALL records and one malformed
 // line to its stdin, which stays open.
 func startPlugin(t *testing.T, bin string, port, users, syscalls int) *pluginProc {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "audisp-backlog.conf")
-	body := fmt.Sprintf(`interval = 1s
-method = sampled
-emitters = otlp
-otlp_protocol = http/protobuf
-otlp_endpoint = http://127.0.0.1:%d/api/v1/otlp/v1/metrics
-log_level = debug
-`, port)
+	body := readmePrometheusConf(t, port) + "interval = 1s\nmethod = sampled\nlog_level = debug\n"
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pp := &pluginProc{log: &syncBuffer{}}
+	pp := &pluginProc{log: &syncBuffer{}, done: make(chan struct{})}
 	pp.cmd = exec.Command(bin, "-foreground", "-config", cfg)
 	pp.cmd.Env = []string{} // as auditd starts it
 	pp.cmd.Stdout, pp.cmd.Stderr = pp.log, pp.log
@@ -393,10 +390,16 @@ log_level = debug
 	if err := pp.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() {
+		pp.err = pp.cmd.Wait()
+		close(pp.done)
+	}()
 	t.Cleanup(func() {
-		if pp.cmd.ProcessState == nil {
+		select {
+		case <-pp.done:
+		default:
 			pp.cmd.Process.Kill()
-			pp.cmd.Wait()
+			<-pp.done
 		}
 		if t.Failed() {
 			t.Logf("plugin's log:\n%s", pp.log)
@@ -416,16 +419,44 @@ log_level = debug
 	return pp
 }
 
+// readmePrometheusConf returns the plugin settings README.md gives for
+// sending straight to Prometheus (the fenced block holding its OTLP path),
+// pointed at 127.0.0.1:port.
+func readmePrometheusConf(t *testing.T, port int) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const host = "prometheus.example.org:9090"
+	for i, block := range strings.Split(string(b), "```") {
+		if i%2 == 1 && strings.Contains(block, "http://"+host+"/api/v1/otlp/v1/metrics") {
+			block = strings.TrimPrefix(block, "\n")
+			return strings.ReplaceAll(block, host, fmt.Sprintf("127.0.0.1:%d", port))
+		}
+	}
+	t.Fatalf("README.md: no code block with otlp_endpoint = http://%s/api/v1/otlp/v1/metrics", host)
+	return ""
+}
+
+// mustRun fails the test at once if the plugin has exited.
+func (pp *pluginProc) mustRun(t *testing.T) {
+	t.Helper()
+	select {
+	case <-pp.done:
+		t.Fatalf("the plugin exited (%v) while stdin was open", pp.err)
+	default:
+	}
+}
+
 // stop closes stdin: the plugin reports its partial interval and exits 0.
 func (pp *pluginProc) stop(t *testing.T) {
 	t.Helper()
 	pp.stdin.Close()
-	done := make(chan error, 1)
-	go func() { done <- pp.cmd.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("plugin exited with %v after stdin closed; log:\n%s", err, pp.log)
+	case <-pp.done:
+		if pp.err != nil {
+			t.Errorf("plugin exited with %v after stdin closed; log:\n%s", pp.err, pp.log)
 		}
 	case <-time.After(waitLimit):
 		t.Fatalf("plugin still running %v after stdin closed", waitLimit)
