@@ -42,3 +42,15 @@ e2e-initramfs-noplugin: e2e-tools
 
 e2e-clean:
 	rm -rf $(E2E_BUILD)
+
+# The monitoring examples (packaging/examples) against the real programs:
+# promtool checks and unit-tests the rules, and the plugin sends to a real
+# Prometheus 3 over OTLP/HTTP (e2e/examples). Prometheus is built from the
+# Go module proxy and promtool taken from Debian's package, once, into
+# $(E2E_CACHE) (e2e/scripts/prometheus.sh). The live test needs root for
+# the plugin's AUDIT_GET; it changes no audit setting (method = sampled).
+.PHONY: examples-check
+examples-check: build
+	@set -e; eval "$$(GO='$(GO)' e2e/scripts/prometheus.sh '$(E2E_CACHE)')"; \
+	AUDISP_PROMETHEUS="$$PROMETHEUS" AUDISP_PROMTOOL="$$PROMTOOL" AUDISP_PLUGIN='$(CURDIR)/$(BIN)' \
+		$(GO) test -count=1 -v -timeout 10m ./e2e/examples

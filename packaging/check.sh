@@ -385,8 +385,16 @@ drwxr-xr-x root/root ./usr/sbin/
 drwxr-xr-x root/root ./usr/share/
 drwxr-xr-x root/root ./usr/share/doc/
 drwxr-xr-x root/root ./usr/share/doc/audisp-backlog/
+-rw-r--r-- root/root ./usr/share/doc/audisp-backlog/README.md
 -rw-r--r-- root/root ./usr/share/doc/audisp-backlog/changelog.Debian.gz
 -rw-r--r-- root/root ./usr/share/doc/audisp-backlog/copyright
+drwxr-xr-x root/root ./usr/share/doc/audisp-backlog/examples/
+-rw-r--r-- root/root ./usr/share/doc/audisp-backlog/examples/audisp-backlog.rules.yml
+-rw-r--r-- root/root ./usr/share/doc/audisp-backlog/examples/datadog-monitors.json
+-rw-r--r-- root/root ./usr/share/doc/audisp-backlog/examples/datadog.yaml
+-rw-r--r-- root/root ./usr/share/doc/audisp-backlog/examples/grafana-dashboard.json
+-rw-r--r-- root/root ./usr/share/doc/audisp-backlog/examples/otelcol.yaml
+-rw-r--r-- root/root ./usr/share/doc/audisp-backlog/examples/prometheus.yml
 drwxr-xr-x root/root ./usr/share/lintian/
 drwxr-xr-x root/root ./usr/share/lintian/overrides/
 -rw-r--r-- root/root ./usr/share/lintian/overrides/audisp-backlog
@@ -475,7 +483,15 @@ RPM_FILES='-rw-r----- root:root /etc/audit/audisp-backlog.conf
 -rw-r----- root:root /etc/audit/plugins.d/audisp-backlog.conf
 -rwxr-xr-x root:root /usr/sbin/audisp-backlog
 drwxr-xr-x root:root /usr/share/doc/audisp-backlog
+-rw-r--r-- root:root /usr/share/doc/audisp-backlog/README.md
 -rw-r--r-- root:root /usr/share/doc/audisp-backlog/copyright
+drwxr-xr-x root:root /usr/share/doc/audisp-backlog/examples
+-rw-r--r-- root:root /usr/share/doc/audisp-backlog/examples/audisp-backlog.rules.yml
+-rw-r--r-- root:root /usr/share/doc/audisp-backlog/examples/datadog-monitors.json
+-rw-r--r-- root:root /usr/share/doc/audisp-backlog/examples/datadog.yaml
+-rw-r--r-- root:root /usr/share/doc/audisp-backlog/examples/grafana-dashboard.json
+-rw-r--r-- root:root /usr/share/doc/audisp-backlog/examples/otelcol.yaml
+-rw-r--r-- root:root /usr/share/doc/audisp-backlog/examples/prometheus.yml
 drwxr-xr-x root:root /usr/share/licenses/audisp-backlog
 -rw-r--r-- root:root /usr/share/licenses/audisp-backlog/LICENSE
 -rw-r--r-- root:root /usr/share/man/man5/audisp-backlog.conf.5.gz
@@ -484,7 +500,15 @@ RPM_FLAGS='cn /etc/audit/audisp-backlog.conf
 cn /etc/audit/plugins.d/audisp-backlog.conf
  /usr/sbin/audisp-backlog
  /usr/share/doc/audisp-backlog
+d /usr/share/doc/audisp-backlog/README.md
 d /usr/share/doc/audisp-backlog/copyright
+ /usr/share/doc/audisp-backlog/examples
+d /usr/share/doc/audisp-backlog/examples/audisp-backlog.rules.yml
+d /usr/share/doc/audisp-backlog/examples/datadog-monitors.json
+d /usr/share/doc/audisp-backlog/examples/datadog.yaml
+d /usr/share/doc/audisp-backlog/examples/grafana-dashboard.json
+d /usr/share/doc/audisp-backlog/examples/otelcol.yaml
+d /usr/share/doc/audisp-backlog/examples/prometheus.yml
  /usr/share/licenses/audisp-backlog
 l /usr/share/licenses/audisp-backlog/LICENSE
 d /usr/share/man/man5/audisp-backlog.conf.5.gz
@@ -549,6 +573,13 @@ check_spec() {
 -rwxr-xr-x root:root  $SBIN"
 	[ "$got" = "$want" ] || { fail "rpmbuild package files (-want +got):"$'\n'"$(diff <(echo "$want") <(echo "$got") | grep '^[<>]')"; ok=0; }
 	grep -qx 'audit' <<<"$(rpm -qp --requires "$rpmf")" || { fail "rpmbuild package does not require audit"; ok=0; }
+	# The README and every example, as documentation. The doc directory is
+	# the build host's %_docdir_fmt: name (Fedora, SUSE) or name-version
+	# (rpm's default, as on Debian).
+	got=$(rpm -qp --qf '[%{FILEMODES:perms} %{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpmf" |
+		sed "s#/usr/share/doc/$NAME-$VERSION/#/usr/share/doc/$NAME/#" | grep -E " /usr/share/doc/$NAME/(README.md|examples/.*)\$")
+	want=$(cd packaging/examples && printf -- "-rw-r--r-- d /usr/share/doc/$NAME/README.md\n" && LC_ALL=C ls | sed "s#^#-rw-r--r-- d /usr/share/doc/$NAME/examples/#")
+	[ "$got" = "$want" ] || { fail "rpmbuild package docs (-want +got):"$'\n'"$(diff <(echo "$want") <(echo "$got") | grep '^[<>]')"; ok=0; }
 	# Provides: bundled(golang(...)) names exactly the modules in the binary.
 	got=$(sed -n 's/^Provides: *bundled(golang(\(.*\))) = .*/\1/p' "$spec" | sort)
 	local deps
