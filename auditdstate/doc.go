@@ -34,29 +34,13 @@ The lines differ between versions, and Parse reads every spelling:
 
 # Metrics
 
-The figures are meant to be sent as these gauges, each only when the
-report had it and is fresh (never as 0 in its place), with the other
-figures of the interval (time stamp: the interval's end):
-
-	linux.audit.auditd.queue.depth      gauge {record}  QueueDepth
-	linux.audit.auditd.queue.max_depth  gauge {record}  QueueMaxDepth, high-water mark since auditd started
-	linux.audit.auditd.queue.size       gauge {record}  QueueSize (q_depth)
-	linux.audit.auditd.queue.overflow   gauge 1         QueueOverflow: 1 once auditd dropped a record for its plugins
-	linux.audit.auditd.queue.suspended  gauge 1         QueueSuspended: 1 while auditd passes plugins nothing
-	linux.audit.auditd.log.free_space   gauge By        LogFreeSpace
-	linux.audit.auditd.log.suspended    gauge 1         LoggingSuspended
-	linux.audit.auditd.memory.total     gauge By        MemoryTotal (glibc arena)
-	linux.audit.auditd.memory.in_use    gauge By        MemoryInUse (glibc uordblks)
-	linux.audit.auditd.memory.free      gauge By        MemoryFree (glibc fordblks)
-	linux.audit.auditd.report.age       gauge s         interval end - ModTime: how old the figures are
-
-The queue holds one entry per record (auditd's dispatch_event queues each
-netlink message), hence {record}. queue.overflow is a gauge, not a
-counter: auditd keeps a flag, not a count, and clears it only when it
-restarts or a reload grows q_depth. queue.max_depth is auditd's, not an
-interval's peak: it does not fall while auditd runs its plugins, and a rise
-between two reports dates a new high within that window. In DogStatsD every one is a
-gauge ("|g") under statsd_namespace, like the kernel's figures. STATSD.md
-maps audisp-statsd's metrics to these.
+The plugin sends the report's queue, log and memory figures as the
+linux.audit.auditd.* gauges of emit's metric table, each only when the
+report states it and is fresh (never as 0 in its place). The queue holds
+one entry per record (auditd's dispatch_event queues each netlink
+message). Its overflow is a flag, not a count, cleared only when auditd
+restarts or a reload grows q_depth; its max_depth is auditd's high-water
+mark since it started, not an interval's peak. README.md, "Switching from
+audisp-statsd", maps audisp-statsd's metrics to the plugin's.
 */
 package auditdstate

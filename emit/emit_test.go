@@ -19,8 +19,9 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 var t0 = time.Date(2026, 11, 24, 16, 59, 0, 0, time.UTC)
 
 // firstInterval and secondInterval are two consecutive intervals: the
-// first measured by the kernel, the second sampled (so a stale method=kernel
-// point in the second export would show).
+// first measured by the kernel, with auditd's state report, the second
+// sampled and without one (so a stale method=kernel point, or a stale
+// auditd figure, in the second export would show).
 func firstInterval() Interval {
 	return Interval{
 		Start: t0, End: t0.Add(time.Minute), CounterStart: t0,
@@ -31,6 +32,12 @@ func firstInterval() Interval {
 			Records: 123, Types: []TypeCount{{"SYSCALL", 100}, {"CONFIG_CHANGE", 3}, {"other", 20}},
 			Malformed: 1, ResetsFailed: 2, EmitsFailed: 3, EmitsDropped: 4,
 			SamplesSkipped: 5, ResetRecordsDropped: 6,
+			Events: Events{All: 40, Failed: 3, AVC: 1, FANotify: 1, Anomalies: 1, Responses: 1, LoginsSucceeded: 2, LoginsFailed: 1},
+		},
+		Auditd: &AuditdState{
+			QueueDepth: Figure{3, true}, QueueMaxDepth: Figure{1834, true}, QueueSize: Figure{2000, true},
+			QueueOverflow: Figure{0, true}, LogFreeSpace: Figure{81437720576, true},
+			MemoryTotal: Figure{135168, true}, MemoryInUse: Figure{95232, true}, MemoryFree: Figure{39936, true},
 		},
 	}
 }
@@ -45,7 +52,9 @@ func secondInterval() Interval {
 			Records: 200, Types: []TypeCount{{"SYSCALL", 170}, {"CONFIG_CHANGE", 4}, {"other", 26}},
 			Malformed: 1, ResetsFailed: 2, EmitsFailed: 5, EmitsDropped: 4,
 			SamplesSkipped: 8, ResetRecordsDropped: 6,
+			Events: Events{All: 70, Failed: 4, AVC: 1, FANotify: 1, Anomalies: 1, Responses: 1, LoginsSucceeded: 5, LoginsFailed: 1},
 		},
+		// No state report from auditd, or none recent: no auditd figure.
 	}
 }
 

@@ -72,6 +72,32 @@ type Interval struct {
 
 	// Plugin holds the plugin's own cumulative counters.
 	Plugin Counters
+
+	// Auditd is auditd's own report of its dispatcher queue to its
+	// plugins, its log partition and its memory (auditd.state); nil when
+	// auditd writes none, or none recent enough.
+	Auditd *AuditdState
+}
+
+// AuditdState is what auditd's state report says, each figure only when
+// the report states it.
+type AuditdState struct {
+	// QueueDepth is the records waiting in auditd's queue to its plugins,
+	// QueueMaxDepth the most it has held since auditd started, QueueSize
+	// its room (q_depth), QueueOverflow 1 once it has overflowed (records
+	// were dropped for every plugin).
+	QueueDepth, QueueMaxDepth, QueueSize, QueueOverflow Figure
+	// LogFreeSpace is the free space of the log's partition, in bytes.
+	LogFreeSpace Figure
+	// MemoryTotal, MemoryInUse and MemoryFree are glibc's figures of
+	// auditd's heap, in bytes.
+	MemoryTotal, MemoryInUse, MemoryFree Figure
+}
+
+// Figure is a value that may be missing.
+type Figure struct {
+	Value uint64
+	OK    bool
 }
 
 // Counters are the plugin's own cumulative counters.
@@ -95,6 +121,22 @@ type Counters struct {
 	// ResetRecordsDropped counts backlog_max_depth reset records the
 	// plugin could not keep for the interval loop (it was not keeping up).
 	ResetRecordsDropped uint64
+	// Events counts the audit events read: the records that share a serial
+	// number make one event.
+	Events Events
+}
+
+// Events are the plugin's counts of audit events by kind.
+type Events struct {
+	// All counts every event; Failed those of a failed system call
+	// (success=no) or a user space record with res=failed.
+	All, Failed uint64
+	// AVC, FANotify, Anomalies and Responses count the events whose first
+	// record is an AVC, a FANOTIFY, a user space anomaly (ANOM_, 2100-2199)
+	// or a response to one (RESP_, 2200-2299).
+	AVC, FANotify, Anomalies, Responses uint64
+	// LoginsSucceeded and LoginsFailed count USER_LOGIN records by res=.
+	LoginsSucceeded, LoginsFailed uint64
 }
 
 // TypeCount is the number of records of one type.

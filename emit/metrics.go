@@ -96,6 +96,42 @@ var metrics = []Metric{
 			return append(dst, Point{Attr: "own", Int: clampInt64(iv.OwnResets)},
 				Point{Attr: "external", Int: clampInt64(iv.ExternalResets)})
 		}),
+	counter("linux.audit.event.count", "{event}", "",
+		"Audit events the plugin read: the records that share a serial number make one event.",
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Int: clampInt64(iv.Plugin.Events.All)})
+		}),
+	counter("linux.audit.event.failed", "{event}", "",
+		"Events of a failed system call (success=no) or a user space record with res=failed (or no, 0).",
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Int: clampInt64(iv.Plugin.Events.Failed)})
+		}),
+	counter("linux.audit.event.avc", "{event}", "",
+		"Events whose first record is an AVC: SELinux or AppArmor denials.",
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Int: clampInt64(iv.Plugin.Events.AVC)})
+		}),
+	counter("linux.audit.event.fanotify", "{event}", "",
+		"Events whose first record is a FANOTIFY: access decisions of a fanotify listener.",
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Int: clampInt64(iv.Plugin.Events.FANotify)})
+		}),
+	counter("linux.audit.event.anomaly", "{event}", "",
+		"Events whose first record is a user space anomaly (ANOM_ types 2100-2199).",
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Int: clampInt64(iv.Plugin.Events.Anomalies)})
+		}),
+	counter("linux.audit.event.response", "{event}", "",
+		"Events whose first record is a response to an anomaly (RESP_ types 2200-2299).",
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Int: clampInt64(iv.Plugin.Events.Responses)})
+		}),
+	counter("linux.audit.login", "{login}", "result",
+		"USER_LOGIN records, by result: success or failed (res=).",
+		func(iv *Interval, dst []Point) []Point {
+			return append(dst, Point{Attr: "success", Int: clampInt64(iv.Plugin.Events.LoginsSucceeded)},
+				Point{Attr: "failed", Int: clampInt64(iv.Plugin.Events.LoginsFailed)})
+		}),
 	counter("linux.audit.plugin.records", "{record}", "type",
 		"Records the plugin read from auditd, by record type (a fixed set of known types, the rest as other).",
 		func(iv *Interval, dst []Point) []Point {
@@ -137,6 +173,30 @@ var metrics = []Metric{
 		func(iv *Interval, dst []Point) []Point {
 			return append(dst, Point{Int: clampInt64(iv.Plugin.ResetRecordsDropped)})
 		}),
+	auditd("linux.audit.auditd.queue.depth", "{record}",
+		"Records waiting in auditd's queue to its plugins, from auditd's state report (absent without a recent one).",
+		func(a *AuditdState) Figure { return a.QueueDepth }),
+	auditd("linux.audit.auditd.queue.max_depth", "{record}",
+		"The most records auditd's queue to its plugins has held since auditd started (its high-water mark, never reset).",
+		func(a *AuditdState) Figure { return a.QueueMaxDepth }),
+	auditd("linux.audit.auditd.queue.size", "{record}",
+		"The room of auditd's queue to its plugins (q_depth).",
+		func(a *AuditdState) Figure { return a.QueueSize }),
+	auditd("linux.audit.auditd.queue.overflow", "1",
+		"1 once auditd's queue to its plugins has overflowed since auditd started (it then drops records for every plugin), else 0.",
+		func(a *AuditdState) Figure { return a.QueueOverflow }),
+	auditd("linux.audit.auditd.log.free_space", "By",
+		"Free space of the partition of auditd's log.",
+		func(a *AuditdState) Figure { return a.LogFreeSpace }),
+	auditd("linux.audit.auditd.memory.total", "By",
+		"auditd's heap, as glibc reports it (arena).",
+		func(a *AuditdState) Figure { return a.MemoryTotal }),
+	auditd("linux.audit.auditd.memory.in_use", "By",
+		"The part of auditd's heap in use (glibc's uordblks).",
+		func(a *AuditdState) Figure { return a.MemoryInUse }),
+	auditd("linux.audit.auditd.memory.free", "By",
+		"The free part of auditd's heap (glibc's fordblks).",
+		func(a *AuditdState) Figure { return a.MemoryFree }),
 }
 
 // Metrics returns the table of every metric, in the order emitters send
@@ -155,6 +215,20 @@ func fraction(name, unit, attr, desc string, p func(*Interval, []Point) []Point)
 
 func counter(name, unit, attr, desc string, p func(*Interval, []Point) []Point) Metric {
 	return Metric{Name: name, Kind: Counter, Unit: unit, Attr: attr, Description: desc, points: p}
+}
+
+// auditd is a gauge of auditd's state report: no point when the interval
+// has no report, or the report does not state the figure.
+func auditd(name, unit, desc string, f func(*AuditdState) Figure) Metric {
+	return gauge(name, unit, "", desc, func(iv *Interval, dst []Point) []Point {
+		if iv.Auditd == nil {
+			return dst
+		}
+		if v := f(iv.Auditd); v.OK {
+			dst = append(dst, Point{Int: clampInt64(v.Value)})
+		}
+		return dst
+	})
 }
 
 func kernelCounter(name, unit, desc string, p func(*Interval, []Point) []Point) Metric {

@@ -46,7 +46,7 @@ func wantOTLP(iv Interval) map[string]wantMetric {
 		records = append(records, s(fmt.Sprint(tc.Count), "type="+tc.Type))
 	}
 	p := iv.Plugin
-	return map[string]wantMetric{
+	want := map[string]wantMetric{
 		"linux.audit.backlog.max_depth":         {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Peak), method)},
 		"linux.audit.backlog.size":              {unit: "{record}", gauge: true, points: g(fmt.Sprint(iv.Size), "")},
 		"linux.audit.backlog.mean":              {unit: "{record}", gauge: true, isDouble: true, points: g(fmt.Sprint(iv.Mean), "")},
@@ -67,7 +67,35 @@ func wantOTLP(iv Interval) map[string]wantMetric {
 
 		"linux.audit.plugin.samples_skipped":       {unit: "{sample}", points: []point{s(fmt.Sprint(p.SamplesSkipped), "")}},
 		"linux.audit.plugin.reset_records_dropped": {unit: "{record}", points: []point{s(fmt.Sprint(p.ResetRecordsDropped), "")}},
+		"linux.audit.event.count":                  {unit: "{event}", points: []point{s(fmt.Sprint(p.Events.All), "")}},
+		"linux.audit.event.failed":                 {unit: "{event}", points: []point{s(fmt.Sprint(p.Events.Failed), "")}},
+		"linux.audit.event.avc":                    {unit: "{event}", points: []point{s(fmt.Sprint(p.Events.AVC), "")}},
+		"linux.audit.event.fanotify":               {unit: "{event}", points: []point{s(fmt.Sprint(p.Events.FANotify), "")}},
+		"linux.audit.event.anomaly":                {unit: "{event}", points: []point{s(fmt.Sprint(p.Events.Anomalies), "")}},
+		"linux.audit.event.response":               {unit: "{event}", points: []point{s(fmt.Sprint(p.Events.Responses), "")}},
+		"linux.audit.login": {unit: "{login}", points: []point{
+			s(fmt.Sprint(p.Events.LoginsFailed), "result=failed"),
+			s(fmt.Sprint(p.Events.LoginsSucceeded), "result=success"),
+		}},
 	}
+	if a := iv.Auditd; a != nil {
+		for name, f := range map[string]struct {
+			unit string
+			v    Figure
+		}{
+			"linux.audit.auditd.queue.depth":     {"{record}", a.QueueDepth},
+			"linux.audit.auditd.queue.max_depth": {"{record}", a.QueueMaxDepth},
+			"linux.audit.auditd.queue.size":      {"{record}", a.QueueSize},
+			"linux.audit.auditd.queue.overflow":  {"1", a.QueueOverflow},
+			"linux.audit.auditd.log.free_space":  {"By", a.LogFreeSpace},
+			"linux.audit.auditd.memory.total":    {"By", a.MemoryTotal},
+			"linux.audit.auditd.memory.in_use":   {"By", a.MemoryInUse},
+			"linux.audit.auditd.memory.free":     {"By", a.MemoryFree},
+		} {
+			want[name] = wantMetric{unit: f.unit, gauge: true, points: g(fmt.Sprint(f.v.Value), "")}
+		}
+	}
+	return want
 }
 
 func attrString(kvs []*commonpb.KeyValue) string {

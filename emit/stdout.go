@@ -17,9 +17,11 @@ import (
 //
 //	2026-11-24T17:00:00Z method=kernel max_depth=4762 size=3 mean=12.2 limit=8192 utilization=58.1% recommended_limit=10240 | totals: lost=7 wait_time=1500ms resets.own=1 resets.external=1 records=123 malformed=1 resets_failed=2 emits_failed=3 emits_dropped=4 samples_skipped=5 reset_records_dropped=6
 //
-// The time is the interval's End in UTC. Each figure is named by the last
-// part of its metric's name; a fraction of 1 is printed as a percentage
-// and a duration with its unit. A metric's attribute is shown as a suffix
+// The time is the interval's End in UTC. Each figure is named by its
+// metric's name without "linux.audit." and the "backlog." or "plugin."
+// that most names start with; a fraction of 1 is printed as a percentage
+// and a duration with its unit. A figure that is absent (auditd's state
+// report) is left out. A metric's attribute is shown as a suffix
 // (resets.own), except the method, which starts the line, and the record
 // type, whose counts are summed.
 type Stdout struct {
@@ -98,8 +100,17 @@ func (s *Stdout) appendLine(b []byte, iv *Interval) []byte {
 	return append(b, '\n')
 }
 
-// stdoutName is the last part of a metric's name.
-func stdoutName(name string) string { return name[strings.LastIndexByte(name, '.')+1:] }
+// stdoutName is a metric's name without "linux.audit." and without the
+// "backlog." or "plugin." that most names start with.
+func stdoutName(name string) string {
+	name = strings.TrimPrefix(name, namePrefix)
+	for _, group := range []string{"backlog.", "plugin."} {
+		if s, ok := strings.CutPrefix(name, group); ok {
+			return s
+		}
+	}
+	return name
+}
 
 // appendValue writes a point's value: a fraction of 1 as a percentage, a
 // duration with its unit, other fractions with one decimal.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
+	"github.com/audisp-backlog/audisp-backlog/auditdstate"
 	"github.com/audisp-backlog/audisp-backlog/conf"
 	"github.com/audisp-backlog/audisp-backlog/emit"
 	"github.com/audisp-backlog/audisp-backlog/plugin/peak"
@@ -35,6 +36,7 @@ func check(ctx context.Context, path, entry string, w io.Writer) int {
 	cfg := checkConfig(r, path)
 	checkEntry(r, entry, path)
 	st, ok := checkKernel(r, cfg)
+	checkState(r)
 	if cfg != nil {
 		checkEmitters(ctx, r, cfg)
 	}
@@ -168,6 +170,29 @@ func checkKernel(r *report, cfg *conf.Config) (auditclient.Status, bool) {
 		r.detail(fmt.Sprintf("wait time: kernel HZ %d (from %s)", hz, src))
 	}
 	return st, true
+}
+
+// checkState reads auditd's state report, as the plugin would, and says
+// what it holds or why it will not be used. Not a failure either way: the
+// plugin runs without it.
+func checkState(r *report) {
+	rep, err := auditdstate.Read("/")
+	if err != nil {
+		r.note("auditd", "state report not used: "+err.Error())
+		return
+	}
+	age := time.Since(rep.ModTime).Round(time.Second)
+	text := fmt.Sprintf("state report %s (auditd %s, written %s ago): queue to plugins %s of %s, most %s, overflow %s",
+		rep.Path, rep.Version, age, figure(rep.QueueDepth), figure(rep.QueueSize), figure(rep.QueueMaxDepth), figure(rep.QueueOverflow))
+	r.ok("auditd", text)
+	r.detail("the plugin uses a report at most two intervals old: set report_interval (auditd 4.0.5 and later) to at most the plugin's interval")
+}
+
+func figure(f auditdstate.Figure) string {
+	if !f.OK {
+		return "?"
+	}
+	return fmt.Sprint(f.Value)
 }
 
 // checkFigures are the sizing figures -check has: the kernel's mark (the

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
+	"github.com/audisp-backlog/audisp-backlog/auditdstate"
 	"github.com/audisp-backlog/audisp-backlog/conf"
 	"github.com/audisp-backlog/audisp-backlog/emit"
 	"github.com/audisp-backlog/audisp-backlog/plugin/peak"
@@ -210,6 +211,9 @@ func (s service) serve(ctx context.Context) error {
 		Kernel: s.kernel, Mark: s.mark, Out: out, Stream: stream,
 		Logger: logger, Now: time.Now, HZ: s.hz,
 		Settings: settingsOf(s.cfg), Status: s.status,
+		// A report older than two intervals is stale: auditd writes it
+		// every report_interval, which should be at most the interval.
+		State: auditdstate.NewReader("/", 2*s.cfg.Interval),
 	})
 	if err != nil {
 		closeEmitters(context.WithoutCancel(ctx), out, logger)

@@ -11,10 +11,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
+	"github.com/audisp-backlog/audisp-backlog/auditdstate"
 	"github.com/audisp-backlog/audisp-backlog/emit"
 	"github.com/audisp-backlog/audisp-backlog/plugin/records"
 	"github.com/audisp-backlog/audisp-backlog/plugin/sizing"
@@ -55,6 +57,9 @@ type Config struct {
 	// Status is a status just read from the kernel: the first sample, and
 	// the kernel figures until the next status.
 	Status auditclient.Status
+	// State reads auditd's state report at each interval's end; nil for
+	// none.
+	State *auditdstate.Reader
 }
 
 // Loop runs the reporting intervals. Run, and Finish after it, run on one
@@ -68,6 +73,7 @@ type Loop struct {
 	source Source // the exact source in force, nil when sampling
 	out    Emitter
 	stream *records.Counts
+	state  *auditdstate.Reader
 	logger *slog.Logger
 	now    func() time.Time
 	hz     uint32
@@ -100,6 +106,7 @@ type Loop struct {
 	slowLogged     bool             // the call in flight was logged as slow
 	kernelFault    string           // last kernel error, logged once per change
 	emitFault      string
+	stateFault     string // why auditd's state report is not used, logged once per change
 
 	changes chan change   // from Apply
 	done    chan struct{} // closed when Run returns
@@ -114,7 +121,7 @@ func New(c Config) (*Loop, error) {
 	}
 	t := c.Now()
 	l := &Loop{
-		kernel: c.Kernel, mark: c.Mark, out: c.Out, stream: c.Stream, logger: c.Logger, now: c.Now, hz: c.HZ,
+		kernel: c.Kernel, mark: c.Mark, out: c.Out, stream: c.Stream, state: c.State, logger: c.Logger, now: c.Now, hz: c.HZ,
 		set: c.Settings, method: m,
 		acct:         NewAccountant(c.Logger, t, m, c.Settings.RecordWait),
 		counterStart: t,
@@ -411,7 +418,9 @@ func (l *Loop) emit(ctx context.Context, r Report) {
 
 		SamplesSkipped:      l.samplesSkipped,
 		ResetRecordsDropped: l.stream.Dropped() + l.acct.Dropped(),
+		Events:              events(l.stream.Events()),
 	}
+	iv.Auditd = l.auditdState(iv.End)
 	if err := l.out.Emit(ctx, iv); err != nil {
 		l.setFault(&l.emitFault, fmt.Sprintf("emit interval: %v", err))
 		return
@@ -437,6 +446,57 @@ func (l *Loop) advise(peak uint32) uint32 {
 	}
 	l.advisor.Observe(f)
 	return f.Recommended()
+}
+
+// auditdState reads auditd's state report, or returns nil and says why,
+// once per reason.
+func (l *Loop) auditdState(now time.Time) *emit.AuditdState {
+	if l.state == nil {
+		return nil
+	}
+	rep, err := l.state.Read(now)
+	if err != nil {
+		// Absent, stale or caught mid-rewrite: nothing is sent for it,
+		// never zeros. The error says how to have auditd write it; it is
+		// logged when its kind changes, not every interval.
+		kind := "unreadable"
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			kind = "absent"
+		case errors.Is(err, auditdstate.ErrStale):
+			kind = "stale"
+		case errors.Is(err, auditdstate.ErrIncomplete):
+			kind = "incomplete"
+		}
+		if kind != l.stateFault {
+			l.stateFault = kind
+			log := l.logger.Info
+			if kind == "incomplete" {
+				log = l.logger.Debug // auditd was rewriting it: the next read finds it whole
+			}
+			log("auditd's state report not used: its figures (queue to plugins, log space, memory) are left out", "why", err.Error())
+		}
+		if rep.Path == "" {
+			return nil
+		}
+	} else if l.stateFault != "" {
+		l.stateFault = ""
+		l.logger.Info("auditd's state report is used", "path", rep.Path)
+	}
+	f := func(v auditdstate.Figure) emit.Figure { return emit.Figure{Value: v.Value, OK: v.OK} }
+	return &emit.AuditdState{
+		QueueDepth: f(rep.QueueDepth), QueueMaxDepth: f(rep.QueueMaxDepth), QueueSize: f(rep.QueueSize),
+		QueueOverflow: f(rep.QueueOverflow), LogFreeSpace: f(rep.LogFreeSpace),
+		MemoryTotal: f(rep.MemoryTotal), MemoryInUse: f(rep.MemoryInUse), MemoryFree: f(rep.MemoryFree),
+	}
+}
+
+func events(e records.Events) emit.Events {
+	return emit.Events{
+		All: e.Total, Failed: e.Failed, AVC: e.AVC, FANotify: e.FANotify,
+		Anomalies: e.Anomalies, Responses: e.Responses,
+		LoginsSucceeded: e.LoginsSucceeded, LoginsFailed: e.LoginsFailed,
+	}
 }
 
 func typeCounts(in []records.TypeCount) []emit.TypeCount {

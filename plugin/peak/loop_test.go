@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
+	"github.com/audisp-backlog/audisp-backlog/auditdstate"
 	"github.com/audisp-backlog/audisp-backlog/conf"
 	"github.com/audisp-backlog/audisp-backlog/emit"
 	"github.com/audisp-backlog/audisp-backlog/plugin/peak/peaktest"
@@ -180,6 +183,23 @@ func TestLoopFigures(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.out.stats = emit.Stats{Failed: 3, Dropped: 1}
+	// auditd's state report, written just now by the fixture's clock.
+	root := t.TempDir()
+	report := filepath.Join(root, "run", "audit", "auditd.state")
+	data, err := os.ReadFile("../../auditdstate/testdata/derived-4.2.1.state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(report), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(report, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(report, f.clock.peek(), f.clock.peek()); err != nil {
+		t.Fatal(err)
+	}
+	f.loop.state = auditdstate.NewReader(root, 2*time.Minute)
 	f.tick(false)
 
 	if len(f.out.got) != 1 {
@@ -199,6 +219,10 @@ func TestLoopFigures(t *testing.T) {
 		{"lost", iv.Lost, uint64(7)},
 		{"wait time at HZ=250", iv.WaitTime, 2 * time.Second},
 		{"records", iv.Plugin.Records, uint64(11)},
+		{"events (one serial each)", iv.Plugin.Events, emit.Events{All: 2}},
+		{"recommended limit (2 x 50, at least 1024)", iv.RecommendedLimit, uint32(1024)},
+		{"auditd's queue size", iv.Auditd.QueueSize, emit.Figure{Value: 2000, OK: true}},
+		{"auditd's queue high-water mark", iv.Auditd.QueueMaxDepth, emit.Figure{Value: 7, OK: true}},
 		{"types", fmt.Sprint(iv.Plugin.Types), "[{SYSCALL 5} {CONFIG_CHANGE 6}]"},
 		{"malformed", iv.Plugin.Malformed, uint64(2)},
 		{"emits failed", iv.Plugin.EmitsFailed, uint64(3)},

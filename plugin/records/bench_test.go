@@ -315,7 +315,7 @@ func BenchmarkRecordSlot(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; {
 		for _, line := range lines[:min(len(lines), b.N-i)] {
-			slot, ok := slotOf(line)
+			slot, _, ok := slotOf(line)
 			if !ok {
 				slot = slotMalformed
 			}

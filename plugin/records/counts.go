@@ -9,6 +9,7 @@ type Counts struct {
 	malformed atomic.Uint64             // lines that are not records, oversized ones included
 	dropped   atomic.Uint64             // reset records dropped: the channel was full
 	bytes     atomic.Uint64             // bytes read from the stream
+	events    [numEvents]atomic.Uint64  // event counters, by ev* index
 
 	// unpublished counts the records by type that the reader has not yet
 	// added to types, and at slotMalformed the malformed lines not yet
@@ -23,6 +24,10 @@ type Counts struct {
 	unpublished [slotMalformed + 1]uint64
 	// unpublishedBytes counts the bytes read and not yet added to bytes.
 	unpublishedBytes uint64
+	// unpublishedEvents counts the events not yet added to events; its
+	// last slot takes what no event counter counts, so that the reader
+	// adds without a branch.
+	unpublishedEvents [numEvents + 1]uint64
 }
 
 // slotMalformed is the reader's slot for a line that is not a record, one
@@ -45,6 +50,26 @@ func (c *Counts) publish() {
 	if n := c.unpublishedBytes; n > 0 {
 		c.bytes.Add(n)
 		c.unpublishedBytes = 0
+	}
+	for i, n := range c.unpublishedEvents[:numEvents] {
+		if n > 0 {
+			c.events[i].Add(n)
+			c.unpublishedEvents[i] = 0
+		}
+	}
+}
+
+// Events returns the event counters.
+func (c *Counts) Events() Events {
+	return Events{
+		Total:           c.events[evTotal].Load(),
+		Failed:          c.events[evFailed].Load(),
+		AVC:             c.events[evAVC].Load(),
+		FANotify:        c.events[evFANotify].Load(),
+		LoginsSucceeded: c.events[evLoginsOK].Load(),
+		LoginsFailed:    c.events[evLoginsFailed].Load(),
+		Anomalies:       c.events[evAnomaly].Load(),
+		Responses:       c.events[evResponse].Load(),
 	}
 }
 

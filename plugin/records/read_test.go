@@ -151,6 +151,10 @@ func FuzzRead(f *testing.F) {
 				t.Errorf("records+malformed = %d, want %d lines", n, lines)
 			}
 		}
+		if ev := stats.Events(); ev.Total > stats.Records() || ev.Failed > stats.Records() ||
+			ev.AVC+ev.FANotify+ev.Anomalies+ev.Responses > ev.Total {
+			t.Errorf("events %+v do not fit in %d records", ev, stats.Records())
+		}
 		for _, rec := range got {
 			line := []byte(formatResetRecord(rec))
 			_, _, rest, ok := splitRecord(line)

@@ -34,6 +34,7 @@ const BufferSize = 64 << 10
 func Read(r io.Reader, c *Counts, resets chan<- Reset) error {
 	defer c.publish()
 	br := bufio.NewReaderSize(publishingReader{r, c}, BufferSize)
+	var ring eventRing
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
@@ -51,18 +52,26 @@ func Read(r io.Reader, c *Counts, resets chan<- Reset) error {
 			// it below, then end.
 		}
 		// The work per line is written here rather than in a function
-		// of its own, which the compiler would not inline: a malformed
-		// line is counted like a type, and the rare CONFIG_CHANGE is
-		// handled out of line. line aliases the read buffer and is valid
-		// until the next read.
-		i, ok := slotOf(line)
-		if !ok {
+		// of its own, which the compiler would not inline: the type's
+		// slot, a new event when the serial is new, and, out of line,
+		// the little more a few types need (slotWork). line aliases the
+		// read buffer and is valid until the next read.
+		i, stamp, ok := slotOf(line)
+		if ok {
+			newEvent := false
+			serial, end, ok := serialAt(line[stamp:])
+			if ok && ring.isNew(serial) {
+				newEvent = true
+				c.unpublishedEvents[evTotal]++
+				c.unpublishedEvents[slotClass[i]]++
+			}
+			if w := slotWork[i]; w != workNone {
+				c.work(line, w, stamp+end+len("): "), newEvent, resets)
+			}
+		} else {
 			i = slotMalformed
 		}
 		c.unpublished[i]++
-		if i == slotConfigChange {
-			readConfigChange(line, c, resets)
-		}
 		if err != nil {
 			return endOfStream(err)
 		}

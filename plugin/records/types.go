@@ -30,6 +30,19 @@ var Types = [...]string{
 	"ANOM_LOGIN_LOCATION", "ANOM_MAX_DAC", "ANOM_MAX_MAC", "ANOM_EXEC",
 	"ANOM_ACCESS_FS", "RESP_ANOMALY", "EVENT_LISTENER", "FANOTIFY", "OPENAT2",
 	"LSM_ACCESS", "SOFTWARE_UPDATE",
+	// The rest of the user space anomalies (2100-2199) and responses
+	// (2200-2299) of audit-userspace's lib/audit-records.h, which the
+	// event counters count by type. RESP_ACCT_LOCK_TIMED and
+	// RESP_ORIGIN_BLOCK_TIMED share their first 14 bytes, the table's key,
+	// with RESP_ACCT_LOCK and RESP_ORIGIN_BLOCK: they stay "other", and
+	// the event counters tell them by name.
+	"ANOM_LOGIN_ACCT", "ANOM_AMTU_FAIL", "ANOM_RBAC_FAIL", "ANOM_RBAC_INTEGRITY_FAIL",
+	"ANOM_CRYPTO_FAIL", "ANOM_MK_EXEC", "ANOM_ADD_ACCT", "ANOM_DEL_ACCT", "ANOM_MOD_ACCT",
+	"ANOM_ROOT_TRANS", "ANOM_LOGIN_SERVICE", "ANOM_LOGIN_ROOT", "ANOM_ORIGIN_FAILURES",
+	"ANOM_SESSION", "RESP_ALERT", "RESP_KILL_PROC", "RESP_TERM_ACCESS", "RESP_ACCT_REMOTE",
+	"RESP_ACCT_UNLOCK_TIMED", "RESP_ACCT_LOCK", "RESP_TERM_LOCK",
+	"RESP_SEBOOL", "RESP_EXEC", "RESP_SINGLE", "RESP_HALT", "RESP_ORIGIN_BLOCK",
+	"RESP_ORIGIN_UNBLOCK_TIMED",
 }
 
 // slotConfigChange is the slot of CONFIG_CHANGE in Types: a constant, which
@@ -175,14 +188,15 @@ func recordType(line []byte) (start, end int, ok bool) {
 // bytes after "type=" (see typeTable) and checks that " msg=audit(" follows
 // where the key it found says the type ends. A line that does not match a
 // listed type that way (a type not listed, a line that is not a record)
-// takes recordType's way. ok is false when the line does not have the
+// takes recordType's way. stamp is where the record's time stamp starts,
+// just after "msg=audit(". ok is false when the line does not have the
 // shape of an audit record.
-func slotOf(line []byte) (slot int, ok bool) {
+func slotOf(line []byte) (slot, stamp int, ok bool) {
 	start := 0
 	if hasPrefix(line, "node=") {
 		sp := nodeEnd(line)
 		if sp <= len("node=") {
-			return 0, false // no space, or an empty name
+			return 0, 0, false // no space, or an empty name
 		}
 		start = sp + 1
 	}
@@ -209,7 +223,7 @@ func slotOf(line []byte) (slot int, ok bool) {
 	if n > keyBytes && string(t[:n]) != Types[i] {
 		return slowSlot(line)
 	}
-	return int(i), true
+	return int(i), start + len("type=") + n + len(" msg=audit("), true
 }
 
 // nodeEnd is the index of the space that ends line's "node=NAME", or -1.
@@ -229,12 +243,12 @@ func nodeEnd(line []byte) int {
 }
 
 // slowSlot is slotOf by way of recordType.
-func slowSlot(line []byte) (slot int, ok bool) {
+func slowSlot(line []byte) (slot, stamp int, ok bool) {
 	start, end, ok := recordType(line)
 	if !ok {
-		return 0, false
+		return 0, 0, false
 	}
-	return typeSlot.lookup(line[start:end]), true
+	return typeSlot.lookup(line[start:end]), end + len(" msg=audit("), true
 }
 
 // spaceIn returns the index of the first space among the 8 bytes of w,

@@ -91,13 +91,16 @@ func FuzzSlotOf(f *testing.F) {
 		f.Add([]byte(line))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
-		slot, ok := slotOf(line)
+		slot, stamp, ok := slotOf(line)
 		start, end, want := recordType(line)
 		if ok != want {
 			t.Fatalf("slotOf ok = %v, recordType ok = %v", ok, want)
 		}
 		if ok && slot != typeIndex[string(line[start:end])] {
 			t.Fatalf("slotOf = %d (%s), want %d for type %q", slot, Types[slot], typeIndex[string(line[start:end])], line[start:end])
+		}
+		if ok && stamp != end+len(" msg=audit(") {
+			t.Fatalf("slotOf stamp = %d, want %d, just after msg=audit(", stamp, end+len(" msg=audit("))
 		}
 	})
 }

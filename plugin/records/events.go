@@ -1,0 +1,246 @@
+package records
+
+import "bytes"
+
+// Event counters, the indices of Counts' event slots: what audisp-statsd,
+// audit-userspace's metrics plugin, counts, counted right. An event is the
+// records that share a serial number: a system call's SYSCALL, PATH, CWD,
+// PROCTITLE and EOE records, or a single user space record.
+const (
+	evTotal        = iota // events
+	evFailed              // failed events: success=no on a system call, res=failed (or no, 0) on a user space record
+	evAVC                 // events whose first record is an AVC
+	evFANotify            // events whose first record is a FANOTIFY
+	evLoginsOK            // USER_LOGIN records with res=success
+	evLoginsFailed        // USER_LOGIN records with res=failed
+	evAnomaly             // events whose first record is a user space anomaly (ANOM_, 2100-2199)
+	evResponse            // events whose first record is a response to one (RESP_, 2200-2299)
+	numEvents
+)
+
+// Events are the event counters.
+type Events struct {
+	Total, Failed, AVC, FANotify  uint64
+	LoginsSucceeded, LoginsFailed uint64
+	Anomalies, Responses          uint64
+}
+
+// What the reader does with a record of a type beyond counting it: the
+// values of slotWork.
+const (
+	workNone    = iota
+	workReset   // CONFIG_CHANGE: maybe a backlog reset; it has res= too
+	workSyscall // SYSCALL: success=
+	workResult  // a user space record with res=
+	workLogin   // USER_LOGIN: res= is also the login's outcome
+	workOther   // a type not listed: an anomaly or a response, by its name
+)
+
+// slotWork says, by slot in Types, what the reader does beyond counting a
+// record, and slotClass which event counter a new event whose first
+// record has that type counts in (numEvents, a slot that is never
+// published, for none).
+var slotWork, slotClass = newSlotTables()
+
+func newSlotTables() (work, class [len(Types)]uint8) {
+	results := map[string]bool{}
+	for _, t := range []string{
+		"USER", "USER_AUTH", "USER_ACCT", "USER_MGMT", "USER_CMD", "USER_CHAUTHTOK", "USER_ERR",
+		"USER_LOGOUT", "USER_START", "USER_END", "USER_ROLE_CHANGE", "USER_LABELED_EXPORT",
+		"USER_UNLABELED_EXPORT", "LOGIN", "CRED_ACQ", "CRED_DISP", "CRED_REFR", "ADD_USER",
+		"DEL_USER", "ADD_GROUP", "DEL_GROUP", "GRP_MGMT", "GRP_AUTH", "ROLE_ASSIGN", "ROLE_REMOVE",
+		"CRYPTO_KEY_USER", "CRYPTO_SESSION", "SERVICE_START", "SERVICE_STOP", "SYSTEM_BOOT",
+		"SYSTEM_SHUTDOWN", "SYSTEM_RUNLEVEL", "DAEMON_START", "DAEMON_END", "DAEMON_ABORT",
+		"DAEMON_CONFIG", "DAEMON_ROTATE", "DAEMON_RESUME", "SOFTWARE_UPDATE", "VIRT_CONTROL",
+		"VIRT_RESOURCE", "VIRT_MACHINE_ID", "MAC_STATUS", "MAC_POLICY_LOAD", "MAC_CONFIG_CHANGE",
+	} {
+		results[t] = true
+	}
+	for i, t := range Types {
+		class[i] = numEvents
+		switch {
+		case i == 0:
+			work[i] = workOther
+		case t == "CONFIG_CHANGE":
+			work[i] = workReset
+		case t == "SYSCALL":
+			work[i] = workSyscall
+		case t == "USER_LOGIN":
+			work[i] = workLogin
+		case results[t], len(t) > 5 && (t[:5] == "ANOM_" || t[:5] == "RESP_") && userSpaceAnomaly(t):
+			work[i] = workResult
+		}
+		switch {
+		case t == "AVC":
+			class[i] = evAVC
+		case t == "FANOTIFY":
+			class[i] = evFANotify
+		case len(t) > 5 && t[:5] == "ANOM_" && userSpaceAnomaly(t):
+			class[i] = evAnomaly
+		case len(t) > 5 && t[:5] == "RESP_":
+			class[i] = evResponse
+		}
+	}
+	return work, class
+}
+
+// userSpaceAnomaly tells the user space anomalies (2100-2199) and
+// responses from the kernel's (ANOM_PROMISCUOUS, ANOM_ABEND, ANOM_LINK,
+// ANOM_CREAT, 1700-1799), which audisp-statsd does not count as anomalies.
+func userSpaceAnomaly(t string) bool {
+	switch t {
+	case "ANOM_PROMISCUOUS", "ANOM_ABEND", "ANOM_LINK", "ANOM_CREAT":
+		return false
+	}
+	return true
+}
+
+// eventRing remembers the serials of the last events seen, so that a record
+// starts a new event only if its serial is not among them. Records of one
+// event come together, except when the kernel queues two events' records
+// interleaved from two CPUs; a few serials cover that.
+type eventRing struct {
+	last   uint64
+	serial [8]uint64
+	next   int
+}
+
+// isNew reports whether serial starts an event, and remembers it.
+func (r *eventRing) isNew(serial uint64) bool {
+	if serial == r.last {
+		return false
+	}
+	r.last = serial
+	for _, s := range r.serial {
+		if s == serial {
+			return false
+		}
+	}
+	r.serial[r.next] = serial
+	r.next = (r.next + 1) % len(r.serial)
+	return true
+}
+
+// serialAt parses the serial of the time stamp that starts b,
+// "SEC.MSEC:SERIAL)", and returns it with the index of the ')', or ok
+// false when there is none.
+func serialAt(b []byte) (serial uint64, end int, ok bool) {
+	i := 14 // "1700000000.123", until the year 2286
+	if len(b) <= i || b[i] != ':' {
+		if i = bytes.IndexByte(b[:min(len(b), 32)], ':'); i < 0 {
+			return 0, 0, false
+		}
+	}
+	var n uint64
+	for j := i + 1; j < len(b) && j <= i+21; j++ {
+		c := b[j]
+		if c == ')' && j > i+1 {
+			return n, j, true
+		}
+		if c < '0' || c > '9' {
+			return 0, 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return 0, 0, false
+}
+
+// work is the out of line part of counting a record: a system call's
+// success=, a user space record's res=, a reset of the backlog mark, the
+// name of a type not listed. fields is where the record's fields start,
+// after "): "; newEvent says the record starts an event.
+func (c *Counts) work(line []byte, w uint8, fields int, newEvent bool, resets chan<- Reset) {
+	switch w {
+	case workOther:
+		if !newEvent {
+			return
+		}
+		if _, typ, _, ok := splitRecord(line); ok && len(typ) > 5 {
+			switch string(typ[:5]) {
+			case "ANOM_":
+				c.unpublishedEvents[evAnomaly]++ // the kernel's ANOM_ types are listed
+			case "RESP_":
+				c.unpublishedEvents[evResponse]++
+			}
+		}
+	case workReset:
+		if result(line) == resultFailed {
+			c.unpublishedEvents[evFailed]++
+		}
+		readConfigChange(line, c, resets)
+	case workSyscall:
+		if syscallFailed(line[min(fields, len(line)):]) {
+			c.unpublishedEvents[evFailed]++
+		}
+	case workResult, workLogin:
+		r := result(line)
+		if r == resultFailed {
+			c.unpublishedEvents[evFailed]++
+		}
+		if w == workLogin {
+			switch r {
+			case resultOK:
+				c.unpublishedEvents[evLoginsOK]++
+			case resultFailed:
+				c.unpublishedEvents[evLoginsFailed]++
+			}
+		}
+	}
+}
+
+// syscallFailed reports whether a SYSCALL record's fields say success=no.
+// The kernel writes "arch=c000003e syscall=59 success=no ...": arch is 8
+// hex digits, the syscall number a few decimal ones, so success= is found
+// by skipping them rather than by a search through the record.
+func syscallFailed(f []byte) bool {
+	const arch = "arch=c000003e syscall="
+	if len(f) > len(arch)+4 && hasPrefix(f, "arch=") && string(f[len("arch=")+8:len(arch)]) == " syscall=" {
+		i := len(arch)
+		for i < len(f) && i < len(arch)+4 && f[i] >= '0' && f[i] <= '9' {
+			i++
+		}
+		if rest := f[i:]; hasPrefix(rest, " success=") {
+			return hasPrefix(rest[len(" success="):], "no")
+		}
+	}
+	i := bytes.Index(f[:min(len(f), 96)], []byte(" success="))
+	return i >= 0 && hasPrefix(f[i+len(" success="):], "no")
+}
+
+// Outcomes of a record's res= field.
+const (
+	resultNone = iota
+	resultOK
+	resultFailed
+)
+
+// result finds a record's res= outcome: the last res= of the record's own
+// fields, before auditd's ENRICHED interpretations (after a \x1d). In a
+// user space record it closes msg='...', so only the fields' last bytes
+// are searched.
+func result(line []byte) int {
+	if i := bytes.IndexByte(line, 0x1d); i >= 0 {
+		line = line[:i]
+	}
+	tail := line[max(len(line)-resultTail, 0):]
+	i := bytes.LastIndex(tail, []byte("res="))
+	if i < 0 || i > 0 && tail[i-1] != ' ' && tail[i-1] != '\'' {
+		return resultNone
+	}
+	v := tail[i+len("res="):]
+	if j := bytes.IndexAny(v, " '\n\r"); j >= 0 {
+		v = v[:j]
+	}
+	switch string(v) {
+	case "success", "yes", "1":
+		return resultOK
+	case "failed", "no", "0":
+		return resultFailed
+	}
+	return resultNone
+}
+
+// resultTail is how far from its end a record's res= is looked for:
+// "res=success'" and a few more fields, such as CONFIG_CHANGE's
+// "auid=4294967295 ses=4294967295 subj=... res=1".
+const resultTail = 160

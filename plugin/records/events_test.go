@@ -1,0 +1,126 @@
+package records
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestEvents counts events, not records, and classifies them as
+// audisp-statsd does, but right: a login with res=failed is a failed
+// login.
+func TestEvents(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		want  Events
+	}{
+		{"a failed system call, four records", []string{
+			`type=SYSCALL msg=audit(1700000000.123:10): arch=c000003e syscall=257 success=no exit=-13 a0=ffffff9c items=1 ppid=1 pid=2 auid=1000 uid=1000 comm="cat" exe="/usr/bin/cat" key=(null)` + "\x1dARCH=x86_64 SYSCALL=openat success=yes",
+			`type=CWD msg=audit(1700000000.123:10): cwd="/home/alice"`,
+			`type=PATH msg=audit(1700000000.123:10): item=0 name="/etc/shadow" inode=1 nametype=NORMAL`,
+			`type=PROCTITLE msg=audit(1700000000.123:10): proctitle=636174`,
+			`type=EOE msg=audit(1700000000.123:10): `,
+		}, Events{Total: 1, Failed: 1}},
+		{"a successful system call", []string{
+			`type=SYSCALL msg=audit(1700000000.123:11): arch=c000003e syscall=59 success=yes exit=0 items=2`,
+			`type=EOE msg=audit(1700000000.123:11): `,
+		}, Events{Total: 1}},
+		{"logins", []string{
+			`type=USER_LOGIN msg=audit(1700000000.200:20): pid=1 uid=0 auid=1000 ses=3 msg='op=login id=1000 exe="/usr/sbin/sshd" hostname=? addr=10.0.0.1 terminal=sshd res=success'` + "\x1dUID=\"root\" AUID=\"alice\"",
+			`type=USER_LOGIN msg=audit(1700000000.300:21): pid=1 uid=0 auid=4294967295 ses=4294967295 msg='op=login acct="bob" exe="/usr/sbin/sshd" hostname=? addr=10.0.0.2 terminal=ssh res=failed'`,
+		}, Events{Total: 2, Failed: 1, LoginsSucceeded: 1, LoginsFailed: 1}},
+		{"an AVC inside a system call is counted on its first record", []string{
+			`type=AVC msg=audit(1700000000.400:30): avc:  denied  { read } for  pid=5 comm="httpd" name="x" scontext=a tcontext=b tclass=file permissive=0`,
+			`type=SYSCALL msg=audit(1700000000.400:30): arch=c000003e syscall=2 success=no exit=-13`,
+			`type=EOE msg=audit(1700000000.400:30): `,
+		}, Events{Total: 1, Failed: 1, AVC: 1}},
+		{"fanotify, anomalies, responses", []string{
+			`type=FANOTIFY msg=audit(1700000000.500:40): resp=2`,
+			`type=ANOM_LOGIN_FAILURES msg=audit(1700000000.500:41): pid=1 uid=0 auid=0 ses=1 msg='op=login acct="bob" res=success'`,
+			`type=RESP_ACCT_LOCK_TIMED msg=audit(1700000000.500:42): pid=1 uid=0 msg='op=lock res=success'`,
+			`type=RESP_ALERT msg=audit(1700000000.500:43): pid=1 uid=0 msg='res=success'`,
+			`type=ANOM_ABEND msg=audit(1700000000.500:44): auid=1000 uid=1000 pid=7 comm="x" sig=11 res=1`,
+		}, Events{Total: 5, FANotify: 1, Anomalies: 1, Responses: 2}},
+		{"two events interleaved are two", []string{
+			`type=SYSCALL msg=audit(1700000000.600:50): arch=c000003e syscall=59 success=yes`,
+			`type=SYSCALL msg=audit(1700000000.600:51): arch=c000003e syscall=59 success=yes`,
+			`type=EOE msg=audit(1700000000.600:50): `,
+			`type=EOE msg=audit(1700000000.600:51): `,
+		}, Events{Total: 2}},
+		{"res= in the ENRICHED part, or inside a value, does not count", []string{
+			`type=USER_CMD msg=audit(1700000000.700:60): pid=1 msg='cwd="/" cmd=6C73 exe="/usr/bin/sudo" res=success'` + "\x1dres=failed",
+			`type=USER_CMD msg=audit(1700000000.700:61): pid=1 msg='cmd="echo xres=failed" res=success'`,
+		}, Events{Total: 2}},
+		{"a failed configuration change", []string{
+			`type=CONFIG_CHANGE msg=audit(1700000000.800:70): op=set audit_backlog_limit=64 old=8192 auid=1000 ses=1 res=0`,
+		}, Events{Total: 1, Failed: 1}},
+		{"records without a serial are counted, no event", []string{
+			`type=EOE msg=audit(1700000000.900): `,
+		}, Events{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stats, _ := readAll(t, strings.NewReader(strings.Join(tt.lines, "\n")+"\n"))
+			if got := stats.Events(); got != tt.want {
+				t.Errorf("events %+v\nwant   %+v", got, tt.want)
+			}
+			if n := stats.Records(); n != uint64(len(tt.lines)) {
+				t.Errorf("records = %d, want %d", n, len(tt.lines))
+			}
+		})
+	}
+}
+
+func TestSyscallFailed(t *testing.T) {
+	for f, want := range map[string]bool{
+		"arch=c000003e syscall=257 success=no exit=-13": true,
+		"arch=c000003e syscall=59 success=yes exit=0":   false,
+		"arch=40000003 syscall=5 success=no exit=-2":    true,
+		"arch=c00000b7 syscall=1234 success=no":         true,
+		"syscall=2 success=no":                          true, // another layout: searched
+		"arch=c000003e syscall=2 per=400000 success=no": true,
+		"arch=c000003e syscall=2 key=\"success=no\"":    false,
+		"arch=c000003e": false,
+		"":              false,
+	} {
+		if got := syscallFailed([]byte(f)); got != want {
+			t.Errorf("syscallFailed(%q) = %v, want %v", f, got, want)
+		}
+	}
+}
+
+func TestSerialAt(t *testing.T) {
+	tests := []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{"1700000000.123:456): x", 456, true},
+		{"1.000:1): x", 1, true},
+		{"99999999999.123:18446744073709551615): x", 18446744073709551615, true},
+		{"1700000000.123:): x", 0, false},
+		{"1700000000.123:45a): x", 0, false},
+		{"1700000000.123): x", 0, false},
+		{"1700000000.123:456", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		got, _, ok := serialAt([]byte(tt.in))
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("serialAt(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestSlotTables: every type the event counters name exists, so that a
+// rename cannot silently stop a counter.
+func TestSlotTables(t *testing.T) {
+	for _, typ := range []string{"SYSCALL", "CONFIG_CHANGE", "USER_LOGIN", "AVC", "FANOTIFY", "ANOM_LOGIN_FAILURES", "RESP_ALERT", "USER_CMD"} {
+		if _, ok := typeIndex[typ]; !ok {
+			t.Errorf("%s is not in Types", typ)
+		}
+	}
+	if slotWork[typeIndex["ANOM_ABEND"]] != workNone || slotClass[typeIndex["ANOM_ABEND"]] != numEvents {
+		t.Errorf("ANOM_ABEND, a kernel anomaly, is counted as a user space one")
+	}
+}
