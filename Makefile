@@ -75,15 +75,15 @@ BENCH_FLAGS ?=
 
 bench: build
 	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
-	$(GO) build -o "$$d/" ./bench/cmd/procbench ./bench/cmd/nullreader; \
+	$(GO) build -o "$$d/" ./bench/cmd/procbench ./bench/cmd/nullreader ./bench/cmd/gopoller; \
 	$(GO) test -run='^$$' -bench=. -benchmem $$($(GO) list ./... | grep -v -e '/plugin$$' -e '/e2e'); \
 	$(GO) test -run='^$$' -bench='^BenchmarkReaders$$' -count=$(BENCH_COUNT) ./plugin | tee "$$d/inprocess.txt"; \
-	"$$d/procbench" -plugin $(BIN) -nullreader "$$d/nullreader" -inprocess "$$d/inprocess.txt" -dir "$$d" -cc "$(CC)" $(BENCH_FLAGS)
+	"$$d/procbench" -plugin $(BIN) -nullreader "$$d/nullreader" -gopoller "$$d/gopoller" -inprocess "$$d/inprocess.txt" -dir "$$d" -cc "$(CC)" $(BENCH_FLAGS)
 
 bench-idle: build
 	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
-	$(GO) build -o "$$d/" ./bench/cmd/procbench ./bench/cmd/nullreader; \
-	"$$d/procbench" -only idle -plugin $(BIN) -nullreader "$$d/nullreader" -dir "$$d" -cc "$(CC)" $(BENCH_FLAGS)
+	$(GO) build -o "$$d/" ./bench/cmd/procbench ./bench/cmd/nullreader ./bench/cmd/gopoller; \
+	"$$d/procbench" -only idle -plugin $(BIN) -nullreader "$$d/nullreader" -gopoller "$$d/gopoller" -dir "$$d" -cc "$(CC)" $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin dist

@@ -37,6 +37,7 @@ type idler struct {
 	name   string
 	argv   []string
 	period time.Duration // how often it makes its kernel call; 0 for never
+	cRef   int           // the index of the C poller at the same rate, or -1
 	// signal ends it when it does not read its input to the end (the C
 	// poller); 0 closes its input instead, which ends a reader.
 	signal syscall.Signal
@@ -53,6 +54,7 @@ type idleRun struct {
 type idleResult struct {
 	name   string
 	period time.Duration
+	cRef   int
 	runs   []idleRun
 }
 
@@ -93,7 +95,7 @@ func spread(r idleResult, f func(int) float64) (lo, mid, hi float64) {
 func idleBench(rounds int, window, settle time.Duration, idlers []idler) ([]idleResult, error) {
 	out := make([]idleResult, len(idlers))
 	for i, d := range idlers {
-		out[i] = idleResult{name: d.name, period: d.period}
+		out[i] = idleResult{name: d.name, period: d.period, cRef: d.cRef}
 	}
 	for range rounds {
 		runs, err := idleRound(window, settle, idlers)

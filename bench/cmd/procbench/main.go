@@ -43,7 +43,8 @@ type consumer struct {
 }
 
 type options struct {
-	plugin, nullreader, inprocess, dir, cc, only  string
+	plugin, nullreader, gopoller, inprocess, dir  string
+	cc, only                                      string
 	records, rounds, feedRounds, flat, idleRounds int
 	paced, idle, settle                           time.Duration
 	exports                                       int
@@ -53,6 +54,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.plugin, "plugin", "bin/audisp-backlog", "the plugin `binary`")
 	flag.StringVar(&o.nullreader, "nullreader", "", "the do-nothing reader `binary` (bench/cmd/nullreader)")
+	flag.StringVar(&o.gopoller, "gopoller", "", "the Go poller `binary` (bench/cmd/gopoller)")
 	flag.StringVar(&o.inprocess, "inprocess", "", "`file` of `go test -bench Readers ./plugin` output, for (a)")
 	flag.StringVar(&o.dir, "dir", "", "work `directory` for the corpus and configs (default: a new temporary one)")
 	flag.IntVar(&o.records, "records", 3000000, "corpus lines for (b)")
@@ -74,8 +76,8 @@ func main() {
 }
 
 func run(o options, w io.Writer) error {
-	if o.nullreader == "" {
-		return fmt.Errorf("-nullreader is required")
+	if o.nullreader == "" || o.gopoller == "" {
+		return fmt.Errorf("-nullreader and -gopoller are required")
 	}
 	if o.dir == "" {
 		d, err := os.MkdirTemp("", "procbench")
@@ -90,6 +92,9 @@ func run(o options, w io.Writer) error {
 		return err
 	}
 	if o.nullreader, err = filepath.Abs(o.nullreader); err != nil {
+		return err
+	}
+	if o.gopoller, err = filepath.Abs(o.gopoller); err != nil {
 		return err
 	}
 	r := &report{w: w, load0: loadavg()}
@@ -194,7 +199,8 @@ func run(o options, w io.Writer) error {
 }
 
 // runIdle runs the idle comparison: the plugin sampling every 100 ms and
-// every 1 s, the C poller at the same rates, and the do-nothing reader.
+// every 1 s, the C and Go pollers at the same rates, and the do-nothing
+// reader. The order is the one report.idleGoals expects.
 func runIdle(o options, poller string, r *report) error {
 	cfg := func(name, body string) (string, error) {
 		p := filepath.Join(o.dir, name)
@@ -212,15 +218,30 @@ func runIdle(o options, poller string, r *report) error {
 	plugin := func(cfg string) []string { return []string{o.plugin, "-foreground", "-config", cfg} }
 	progress("idle: %d rounds of %v, the plugin and the C poller side by side", o.idleRounds, o.idle)
 	r.idleWindow = o.idle
+	const ms100, s1 = 100 * time.Millisecond, time.Second
 	r.idle, err = idleBench(o.idleRounds, o.idle, o.settle+300*time.Millisecond, []idler{
-		{name: "audisp-backlog, sample_interval 100ms", argv: plugin(cfg100), period: 100 * time.Millisecond},
-		{name: "C poller, AUDIT_GET every 100 ms", argv: []string{poller, "100"}, period: 100 * time.Millisecond, signal: syscall.SIGTERM},
-		{name: "audisp-backlog, sample_interval 1s", argv: plugin(cfg1s), period: time.Second},
-		{name: "C poller, AUDIT_GET every 1 s", argv: []string{poller, "1000"}, period: time.Second, signal: syscall.SIGTERM},
-		{name: "do-nothing Go reader", argv: []string{o.nullreader}},
+		idlePlugin100: {name: "audisp-backlog, sample_interval 100ms", argv: plugin(cfg100), period: ms100, cRef: idleC100},
+		idleC100:      {name: "C poller, AUDIT_GET every 100 ms", argv: []string{poller, "100"}, period: ms100, cRef: -1, signal: syscall.SIGTERM},
+		idleGo100:     {name: "Go poller, AUDIT_GET every 100 ms", argv: []string{o.gopoller, "-every", "100ms"}, period: ms100, cRef: idleC100},
+		idlePlugin1s:  {name: "audisp-backlog, sample_interval 1s", argv: plugin(cfg1s), period: s1, cRef: idleC1s},
+		idleC1s:       {name: "C poller, AUDIT_GET every 1 s", argv: []string{poller, "1000"}, period: s1, cRef: -1, signal: syscall.SIGTERM},
+		idleGo1s:      {name: "Go poller, AUDIT_GET every 1 s", argv: []string{o.gopoller, "-every", "1s"}, period: s1, cRef: idleC1s},
+		idleNull:      {name: "do-nothing Go reader", argv: []string{o.nullreader}, cRef: -1},
 	})
 	return err
 }
+
+// The rows of the idle comparison.
+const (
+	idlePlugin100 = iota
+	idleC100
+	idleGo100
+	idlePlugin1s
+	idleC1s
+	idleGo1s
+	idleNull
+	idleRows
+)
 
 // progress tells the person waiting what is running.
 func progress(format string, args ...any) {

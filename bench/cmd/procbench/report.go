@@ -25,7 +25,7 @@ type report struct {
 	empty        []pipeStats // do-nothing reader, plugin on empty input
 	flat         []feedStats // do-nothing reader, plugin
 	paced        []pacedRun
-	idle         []idleResult // plugin at 100ms, C poller at 100 ms, plugin at 1s, C poller at 1 s, do-nothing reader
+	idle         []idleResult // rows idlePlugin100 to idleNull
 	idleWindow   time.Duration
 	latency      latencyResult
 }
@@ -65,7 +65,7 @@ func (r *report) goals() []goal {
 	if len(r.pipe) == 3 {
 		g = append(g, r.streamGoals()...)
 	}
-	if len(r.idle) == 5 {
+	if len(r.idle) == idleRows {
 		g = append(g, r.idleGoals()...)
 	}
 	if len(r.latency.rest) > 0 {
@@ -115,21 +115,21 @@ func (r *report) idleGoals() []goal {
 	var g []goal
 	for _, c := range []struct {
 		what     string
-		i        int // the plugin's row; the C poller's is the next
+		row, ref int
 		switches bool
 		target   float64
 	}{
-		{"idle CPU at sample_interval 100ms ÷ the C poller's at 100 ms", 0, false, 1.5},
-		{"idle CPU at sample_interval 1s ÷ the C poller's at 1 s", 2, false, 2},
-		{"idle context switches per sample at 100 ms ÷ the C poller's", 0, true, 2},
-		{"idle context switches per sample at 1 s ÷ the C poller's", 2, true, 2},
+		{"idle CPU at sample_interval 100ms ÷ the C poller's at 100 ms", idlePlugin100, idleC100, false, 1.5},
+		{"idle CPU at sample_interval 1s ÷ the C poller's at 1 s", idlePlugin1s, idleC1s, false, 2},
+		{"idle context switches per sample at 100 ms ÷ the C poller's", idlePlugin100, idleC100, true, 2},
+		{"idle context switches per sample at 1 s ÷ the C poller's", idlePlugin1s, idleC1s, true, 2},
 	} {
-		lo, mid, hi := spread(r.idle[c.i], r.idleRatio(c.i, c.switches))
+		lo, mid, hi := spread(r.idle[c.row], r.idleRatio(c.row, c.ref, c.switches))
 		g = append(g, goal{c.what, fmt.Sprintf("%.2fx (rounds %.2f-%.2f)", mid, lo, hi), fmt.Sprintf("≤ %gx", c.target), mid <= c.target})
 	}
 	// Switches per sample must not grow when samples get rarer: nothing
 	// but the sample timer wakes the process.
-	p100, p1 := r.idle[0], r.idle[2]
+	p100, p1 := r.idle[idlePlugin100], r.idle[idlePlugin1s]
 	k100, k1 := p100.median(p100.perSample), p1.median(p1.perSample)
 	g = append(g, goal{"idle: context switches per sample at 1 s sampling ÷ at 100 ms (no other timers)",
 		fmt.Sprintf("%.1f ÷ %.1f", k1, k100), "≤ 1.5x + 1", k1 <= 1.5*k100+1})
@@ -137,9 +137,9 @@ func (r *report) idleGoals() []goal {
 }
 
 // idleRatio is, for round k, idle row i's CPU time (or context switches
-// per sample) over the next row's, the C poller at the same rate.
-func (r *report) idleRatio(i int, switches bool) func(k int) float64 {
-	p, c := r.idle[i], r.idle[i+1]
+// per sample) over row ref's.
+func (r *report) idleRatio(i, ref int, switches bool) func(k int) float64 {
+	p, c := r.idle[i], r.idle[ref]
 	if switches {
 		return func(k int) float64 { return p.perSample(k) / c.perSample(k) }
 	}
@@ -210,7 +210,7 @@ func (r *report) print() {
 	if len(r.pipe) == 3 {
 		r.printStreams()
 	}
-	if len(r.idle) == 5 {
+	if len(r.idle) == idleRows {
 		r.printIdle()
 	}
 	if r.latency.first > 0 {
@@ -263,7 +263,7 @@ func (r *report) printStreams() {
 // printIdle prints the idle comparison: medians over the rounds, and each
 // process's ratio to the C poller at its rate.
 func (r *report) printIdle() {
-	r.printf("\n## Idle (%d rounds of %v, input open and silent, all five side by side; medians of the rounds)\n\n", len(r.idle[0].runs), r.idleWindow)
+	r.printf("\n## Idle (%d rounds of %v, input open and silent, all side by side; medians of the rounds)\n\n", len(r.idle[0].runs), r.idleWindow)
 	r.printf("| process | CPU per second | share of a core | context switches/s | per sample | CPU ÷ C poller | per sample ÷ C poller |\n|---|---|---|---|---|---|---|\n")
 	for i, d := range r.idle {
 		cpu := d.median(func(k int) float64 { return d.cpuPerSec(k).Seconds() })
@@ -271,13 +271,23 @@ func (r *report) printIdle() {
 		switch {
 		case d.period == 0:
 			row += " - | - | - |"
-		case i%2 == 0:
-			_, cr, _ := spread(d, r.idleRatio(i, false))
-			_, sr, _ := spread(d, r.idleRatio(i, true))
-			row += fmt.Sprintf(" %.1f | %.2fx | %.2fx |", d.median(d.perSample), cr, sr)
-		default:
+		case d.cRef < 0:
 			row += fmt.Sprintf(" %.1f | 1 | 1 |", d.median(d.perSample))
+		default:
+			_, cr, _ := spread(d, r.idleRatio(i, d.cRef, false))
+			_, sr, _ := spread(d, r.idleRatio(i, d.cRef, true))
+			row += fmt.Sprintf(" %.1f | %.2fx | %.2fx |", d.median(d.perSample), cr, sr)
 		}
 		r.printf("%s\n", row)
 	}
+	r.printf("\nThe plugin ÷ the Go poller (what the plugin adds to a Go program making the same calls):")
+	for _, c := range []struct {
+		what     string
+		row, ref int
+	}{{"100 ms", idlePlugin100, idleGo100}, {"1 s", idlePlugin1s, idleGo1s}} {
+		_, cr, _ := spread(r.idle[c.row], r.idleRatio(c.row, c.ref, false))
+		_, sr, _ := spread(r.idle[c.row], r.idleRatio(c.row, c.ref, true))
+		r.printf(" at %s, %.2fx the CPU and %.2fx the context switches per sample;", c.what, cr, sr)
+	}
+	r.printf(" medians of the rounds.\n")
 }
