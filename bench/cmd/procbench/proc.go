@@ -65,26 +65,34 @@ func schedOf(pid int) (sched, error) {
 }
 
 // switchesOf adds voluntary_ctxt_switches and nonvoluntary_ctxt_switches
-// from a /proc status file.
+// from a /proc status file; each must be there once.
 func switchesOf(status []byte) (uint64, error) {
-	var sum uint64
-	found := 0
+	var counts [2]uint64
+	var found [2]int
 	for line := range bytes.Lines(status) {
 		k, v, ok := bytes.Cut(line, []byte(":"))
-		if !ok || (string(k) != "voluntary_ctxt_switches" && string(k) != "nonvoluntary_ctxt_switches") {
+		if !ok {
+			continue
+		}
+		i := 0
+		switch string(k) {
+		case "voluntary_ctxt_switches":
+		case "nonvoluntary_ctxt_switches":
+			i = 1
+		default:
 			continue
 		}
 		n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 10, 64)
 		if err != nil {
 			return 0, err
 		}
-		sum += n
-		found++
+		counts[i] = n
+		found[i]++
 	}
-	if found != 2 {
-		return 0, fmt.Errorf("no context switch counts")
+	if found != [2]int{1, 1} {
+		return 0, fmt.Errorf("want one voluntary and one nonvoluntary context switch count, found %d and %d", found[0], found[1])
 	}
-	return sum, nil
+	return counts[0] + counts[1], nil
 }
 
 // hwm reads VmHWM, the peak resident set, of a running process.
