@@ -15,7 +15,7 @@ FUZZTIME_TEST ?= 3s
 FUZZTIME      ?= 2m
 STATICCHECK   ?= staticcheck
 
-.PHONY: all build run test unit fuzz-quick fuzz lint bench clean soak
+.PHONY: all build run test unit fuzz-quick fuzz lint bench bench-idle clean soak
 
 all: build
 
@@ -68,15 +68,22 @@ lint:
 # collector) against baselines and prints issue 7's goals as ratios from the
 # same run. The plugin runs with method = sampled: read-only on the host
 # kernel. Pass procbench flags in BENCH_FLAGS, e.g. BENCH_FLAGS='-idle 60s'.
+# The idle comparison (issue 16) builds a C poller with $(CC); `make
+# bench-idle` runs it alone (about 40 s).
 BENCH_COUNT ?= 3
 BENCH_FLAGS ?=
 
 bench: build
 	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
-	$(GO) build -o "$$d/" ./bench/cmd/procbench ./bench/cmd/nullreader; \
+	$(GO) build -o "$$d/" ./bench/cmd/procbench ./bench/cmd/nullreader ./bench/cmd/gopoller; \
 	$(GO) test -run='^$$' -bench=. -benchmem $$($(GO) list ./... | grep -v -e '/plugin/records$$' -e '/e2e'); \
 	$(GO) test -run='^$$' -bench='^BenchmarkReaders$$' -count=$(BENCH_COUNT) ./plugin/records | tee "$$d/inprocess.txt"; \
-	"$$d/procbench" -plugin $(BIN) -nullreader "$$d/nullreader" -inprocess "$$d/inprocess.txt" -dir "$$d" $(BENCH_FLAGS)
+	"$$d/procbench" -plugin $(BIN) -nullreader "$$d/nullreader" -gopoller "$$d/gopoller" -inprocess "$$d/inprocess.txt" -dir "$$d" -cc "$(CC)" $(BENCH_FLAGS)
+
+bench-idle: build
+	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	$(GO) build -o "$$d/" ./bench/cmd/procbench ./bench/cmd/nullreader ./bench/cmd/gopoller; \
+	"$$d/procbench" -only idle -plugin $(BIN) -nullreader "$$d/nullreader" -gopoller "$$d/gopoller" -dir "$$d" -cc "$(CC)" $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin dist

@@ -10,22 +10,21 @@ import (
 	"syscall"
 	"time"
 
-	libaudit "github.com/elastic/go-libaudit/v2"
+	"golang.org/x/sys/unix"
 )
 
 // replyTimeout bounds how long Status and ResetMaxDepth wait for the
 // kernel's answer once the request is sent.
 const replyTimeout = 2 * time.Second
 
-// Poll interval bounds while waiting for a reply; see Client.next.
-const (
-	firstPoll = 50 * time.Microsecond
-	maxPoll   = 10 * time.Millisecond
-)
-
 // maxSkipped bounds how many messages that are not the awaited reply one
 // request reads past before giving up.
 const maxSkipped = 64
+
+// readBufSize is the size of the buffer datagrams are read into: control
+// replies and acks take under 200 bytes, and a longer datagram (an audit
+// record, which a control socket should never get) is skipped.
+const readBufSize = 8 << 10
 
 // A Client is a NETLINK_AUDIT control socket. It sends only AUDIT_GET and
 // the backlog_max_depth reset; it never sets the audit pid or any other
@@ -37,15 +36,22 @@ const maxSkipped = 64
 // How long a call takes: the kernel handles a request inside the send, and
 // while the backlog is over its limit it makes every sender sleep there, up
 // to backlog_wait_time (60 s by default) or until kauditd drains the queue;
-// nothing can cut that short. The wait for the answer after the send is
-// bounded by replyTimeout (2 s); past it the call fails with an error
-// matching os.ErrDeadlineExceeded, and a late answer is ignored by the next
+// nothing can cut that short, and the calling goroutine's thread sleeps in
+// the kernel meanwhile (the Go runtime runs other goroutines on other
+// threads). The wait for the answer after the send is bounded by
+// replyTimeout (2 s): the goroutine waits on the runtime's poller, with no
+// thread tied up, and past the timeout the call fails with an error
+// matching os.ErrDeadlineExceeded; a late answer is ignored by the next
 // call (it carries an old sequence number).
 type Client struct {
-	nl      libaudit.NetlinkSendReceiver
-	timeout time.Duration       // total wait for one reply
-	sleep   func(time.Duration) // time.Sleep; tests record the waits instead
-	pending []syscall.NetlinkMessage
+	t       transport
+	timeout time.Duration    // total wait for one reply
+	now     func() time.Time // time.Now; tests fix it
+	seq     uint32
+	req     []byte                   // the request being sent
+	buf     []byte                   // the datagram being read
+	pending []syscall.NetlinkMessage // its messages not yet looked at; they alias buf
+	msgs    []syscall.NetlinkMessage // the array pending slices, reused
 	closed  bool
 }
 
@@ -56,18 +62,25 @@ func Open() (*Client, error) {
 	return open(nil)
 }
 
-// open is Open with raw, when not nil, fed a copy of every datagram read
-// (go-libaudit's respWriter); tests capture fixtures with it.
+// open is Open with raw, when not nil, fed a copy of every datagram read;
+// tests capture fixtures with it.
 func open(raw io.Writer) (*Client, error) {
-	nl, err := libaudit.NewNetlinkClient(syscall.NETLINK_AUDIT, 0, nil, raw)
+	s, err := openSocket(raw)
 	if err != nil {
 		return nil, explain("open audit netlink socket", err)
 	}
-	return newClient(nl), nil
+	return newClient(s), nil
 }
 
-func newClient(nl libaudit.NetlinkSendReceiver) *Client {
-	return &Client{nl: nl, timeout: replyTimeout, sleep: time.Sleep}
+func newClient(t transport) *Client {
+	return &Client{
+		t:       t,
+		timeout: replyTimeout,
+		now:     time.Now,
+		req:     make([]byte, 0, syscall.NLMSG_HDRLEN+statusLenMaxDepth),
+		buf:     make([]byte, readBufSize),
+		msgs:    make([]syscall.NetlinkMessage, 0, 4),
+	}
 }
 
 // Close closes the socket. Only the first call does anything; later calls
@@ -78,7 +91,7 @@ func (c *Client) Close() error {
 	}
 	c.closed = true
 	c.pending = nil
-	if err := c.nl.Close(); err != nil {
+	if err := c.t.close(); err != nil {
 		return fmt.Errorf("close audit netlink socket: %w", err)
 	}
 	return nil
@@ -105,19 +118,19 @@ func (c *Client) statusReply() ([]byte, error) {
 	// No NLM_F_ACK: on success the kernel answers with the AUDIT_GET reply
 	// alone (sent from a kernel thread, so a little later); on failure it
 	// answers with a negative ack.
-	seq, err := c.send(op, syscall.NetlinkMessage{
-		Header: syscall.NlMsghdr{Type: libaudit.AuditGet, Flags: syscall.NLM_F_REQUEST},
+	seq, deadline, err := c.send(op, syscall.NetlinkMessage{
+		Header: syscall.NlMsghdr{Type: unix.AUDIT_GET, Flags: syscall.NLM_F_REQUEST},
 	})
 	if err != nil {
 		return nil, err
 	}
 	for {
-		m, err := c.next(op, seq)
+		m, err := c.next(op, seq, deadline)
 		if err != nil {
 			return nil, err
 		}
 		switch m.Header.Type {
-		case libaudit.AuditGet:
+		case unix.AUDIT_GET:
 			return m.Data, nil
 		case syscall.NLMSG_ERROR:
 			code, err := ackCode(m.Data)
@@ -150,16 +163,16 @@ func (c *Client) ResetMaxDepth() (old uint32, err error) {
 	const op = "reset backlog_max_depth"
 	// The kernel copies min(len, sizeof(struct audit_status)) bytes and
 	// zero-fills the rest, so the patched 48-byte layout works everywhere.
-	req := make([]byte, statusLenMaxDepth)
-	binary.NativeEndian.PutUint32(req, StatusBacklogMaxDepth)
-	seq, err := c.send(op, syscall.NetlinkMessage{
-		Header: syscall.NlMsghdr{Type: libaudit.AuditSet, Flags: syscall.NLM_F_REQUEST | syscall.NLM_F_ACK},
-		Data:   req,
+	var req [statusLenMaxDepth]byte
+	binary.NativeEndian.PutUint32(req[:], StatusBacklogMaxDepth)
+	seq, deadline, err := c.send(op, syscall.NetlinkMessage{
+		Header: syscall.NlMsghdr{Type: unix.AUDIT_SET, Flags: syscall.NLM_F_REQUEST | syscall.NLM_F_ACK},
+		Data:   req[:],
 	})
 	if err != nil {
 		return 0, err
 	}
-	m, err := c.next(op, seq)
+	m, err := c.next(op, seq, deadline)
 	if err != nil {
 		return 0, err
 	}
@@ -178,53 +191,54 @@ func (c *Client) ResetMaxDepth() (old uint32, err error) {
 	return uint32(code), nil
 }
 
-func (c *Client) send(op string, m syscall.NetlinkMessage) (uint32, error) {
+// send sends m with the next sequence number, returns that number and
+// when the reply must have come.
+func (c *Client) send(op string, m syscall.NetlinkMessage) (seq uint32, deadline time.Time, err error) {
 	if c.closed {
-		return 0, fmt.Errorf("%s: %w", op, fs.ErrClosed)
+		return 0, time.Time{}, fmt.Errorf("%s: %w", op, fs.ErrClosed)
 	}
-	// Send can block: see the Client doc (audit_receive's penalty sleep is
-	// uninterruptible, so no socket option shortens it).
-	seq, err := c.nl.Send(m)
-	if err != nil {
-		return 0, explain(op, fmt.Errorf("send: %w", err))
+	c.seq++
+	h := m.Header
+	h.Len = uint32(syscall.NLMSG_HDRLEN + len(m.Data))
+	h.Seq = c.seq
+	h.Pid = c.t.portID()
+	b := c.req[:0]
+	b = binary.NativeEndian.AppendUint32(b, h.Len)
+	b = binary.NativeEndian.AppendUint16(b, h.Type)
+	b = binary.NativeEndian.AppendUint16(b, h.Flags)
+	b = binary.NativeEndian.AppendUint32(b, h.Seq)
+	b = binary.NativeEndian.AppendUint32(b, h.Pid)
+	b = append(b, m.Data...)
+	c.req = b
+	// A reply still queued belongs to an earlier request.
+	c.pending = nil
+	// The send can block: see the Client doc (audit_receive's penalty
+	// sleep is uninterruptible, so no socket option shortens it).
+	if err := c.t.send(b); err != nil {
+		return 0, time.Time{}, explain(op, fmt.Errorf("send: %w", err))
 	}
-	return seq, nil
+	return h.Seq, c.now().Add(c.timeout), nil
 }
 
 // next returns the next message whose sequence number is seq, skipping
-// others (such as a late reply to an earlier request that timed out).
-//
-// The wait is bounded by polling: go-libaudit's NetlinkClient keeps its file
-// descriptor unexported, so neither SO_RCVTIMEO nor poll(2) can be applied
-// without reaching into its private fields. Instead each receive is
-// non-blocking (MSG_DONTWAIT) and, while nothing is there, next sleeps with
-// a doubling interval from firstPoll up to maxPoll, until c.timeout has been
-// slept in total. The AUDIT_GET reply comes from a kernel thread that runs
-// right after the request, so the first short sleeps usually catch it; an
-// ack is already queued when Send returns.
-func (c *Client) next(op string, seq uint32) (syscall.NetlinkMessage, error) {
-	var waited time.Duration
-	poll := firstPoll
+// others (such as a late reply to an earlier request that timed out). It
+// waits for datagrams until deadline.
+func (c *Client) next(op string, seq uint32, deadline time.Time) (syscall.NetlinkMessage, error) {
 	for skipped := 0; ; {
 		if len(c.pending) == 0 {
-			msgs, err := c.nl.Receive(true, parseMessages)
+			n, err := c.t.receive(c.buf, deadline)
 			switch {
-			case errors.Is(err, syscall.EAGAIN):
-				if waited >= c.timeout {
-					return syscall.NetlinkMessage{}, fmt.Errorf("%s: no reply from the kernel within %v: %w",
-						op, c.timeout, os.ErrDeadlineExceeded)
-				}
-				d := min(poll, c.timeout-waited)
-				c.sleep(d)
-				waited += d
-				poll = min(2*poll, maxPoll)
-				continue
-			case errors.Is(err, syscall.EINTR):
-				continue
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				return syscall.NetlinkMessage{}, fmt.Errorf("%s: no reply from the kernel within %v: %w",
+					op, c.timeout, os.ErrDeadlineExceeded)
 			case err != nil:
 				return syscall.NetlinkMessage{}, explain(op, fmt.Errorf("receive: %w", err))
 			}
-			c.pending = msgs
+			c.msgs, err = parseMessages(c.msgs[:0], c.buf[:n])
+			if err != nil {
+				return syscall.NetlinkMessage{}, fmt.Errorf("%s: receive: %w", op, err)
+			}
+			c.pending = c.msgs
 			continue
 		}
 		m := c.pending[0]
@@ -238,12 +252,12 @@ func (c *Client) next(op string, seq uint32) (syscall.NetlinkMessage, error) {
 	}
 }
 
-// parseMessages splits one datagram into netlink messages. Control replies
-// and acks carry correct lengths; a header whose length doesn't fit (audit
-// event records have been sent with wrong ones) takes the rest of the
-// datagram as its payload.
-func parseMessages(b []byte) ([]syscall.NetlinkMessage, error) {
-	var msgs []syscall.NetlinkMessage
+// parseMessages splits one datagram into netlink messages, appended to
+// msgs; their payloads alias b. Control replies and acks carry correct
+// lengths; a header whose length doesn't fit (audit event records have
+// been sent with wrong ones) takes the rest of the datagram as its payload.
+func parseMessages(msgs []syscall.NetlinkMessage, b []byte) ([]syscall.NetlinkMessage, error) {
+	n0 := len(msgs)
 	for len(b) >= syscall.NLMSG_HDRLEN {
 		h := syscall.NlMsghdr{
 			Len:   binary.NativeEndian.Uint32(b[0:]),
@@ -263,8 +277,8 @@ func parseMessages(b []byte) ([]syscall.NetlinkMessage, error) {
 		}
 		b = b[n:]
 	}
-	if len(msgs) == 0 {
-		return nil, fmt.Errorf("%d-byte datagram is shorter than a netlink header", len(b))
+	if len(msgs) == n0 {
+		return msgs, fmt.Errorf("%d-byte datagram is shorter than a netlink header", len(b))
 	}
 	return msgs, nil
 }

@@ -13,16 +13,16 @@ import (
 	"testing"
 	"time"
 
-	libaudit "github.com/elastic/go-libaudit/v2"
+	"golang.org/x/sys/unix"
 )
 
 // The real transport and the fake both satisfy what newClient takes.
 var (
-	_ libaudit.NetlinkSendReceiver = (*libaudit.NetlinkClient)(nil)
-	_ libaudit.NetlinkSendReceiver = (*fakeNetlink)(nil)
+	_ transport = (*socket)(nil)
+	_ transport = (*fakeKernel)(nil)
 )
 
-// A step is what one fakeNetlink.Receive returns: a datagram (a testdata
+// A step is what one fakeKernel.receive returns: a datagram (a testdata
 // file, or raw bytes) or an error.
 type step struct {
 	file string // datagram from testdata/
@@ -32,74 +32,96 @@ type step struct {
 	err  error  // returned instead of a datagram
 }
 
-// fakeNetlink is a scripted kernel: it records what is sent and replays
+// testPort is the netlink port id the fake kernel gives its socket.
+const testPort = 4242
+
+// fakeKernel is a scripted kernel: it records what is sent and replays
 // datagrams, stamping each with a sequence number relative to the last
-// request. When the script runs out, Receive reports EAGAIN, as a silent
-// kernel's socket does.
-type fakeNetlink struct {
-	t        *testing.T
-	steps    []step
-	sendErr  error
-	closeErr error
-	sent     []syscall.NetlinkMessage
-	seq      uint32
-	closes   int
+// request. When the script runs out, receive reports that the deadline
+// passed, as a silent kernel's socket does.
+type fakeKernel struct {
+	t         *testing.T
+	steps     []step
+	sendErr   error
+	closeErr  error
+	sent      [][]byte
+	lastSeq   uint32
+	deadlines []time.Time // of every receive
+	closes    int
 }
 
-func (f *fakeNetlink) Send(m syscall.NetlinkMessage) (uint32, error) {
-	if f.sendErr != nil {
-		return 0, f.sendErr
-	}
-	f.seq++
-	m.Header.Seq = f.seq
-	f.sent = append(f.sent, m)
-	return f.seq, nil
-}
+func (f *fakeKernel) portID() uint32 { return testPort }
 
-func (f *fakeNetlink) SendNoWait(m syscall.NetlinkMessage) (uint32, error) {
-	f.t.Error("SendNoWait called; the client only uses Send")
-	return f.Send(m)
-}
-
-func (f *fakeNetlink) Receive(nonBlocking bool, p libaudit.NetlinkParser) ([]syscall.NetlinkMessage, error) {
+func (f *fakeKernel) send(b []byte) error {
 	f.t.Helper()
-	if !nonBlocking {
-		f.t.Error("blocking Receive: a silent kernel would hang the caller")
+	if f.sendErr != nil {
+		return f.sendErr
 	}
+	if len(b) < syscall.NLMSG_HDRLEN || binary.NativeEndian.Uint32(b) != uint32(len(b)) {
+		f.t.Errorf("sent %d bytes that are not one netlink message: % x", len(b), b)
+	}
+	f.lastSeq = binary.NativeEndian.Uint32(b[8:])
+	f.sent = append(f.sent, bytes.Clone(b))
+	return nil
+}
+
+func (f *fakeKernel) receive(b []byte, deadline time.Time) (int, error) {
+	f.t.Helper()
+	f.deadlines = append(f.deadlines, deadline)
 	if len(f.steps) == 0 {
-		return nil, syscall.EAGAIN
+		return 0, os.ErrDeadlineExceeded
 	}
 	s := f.steps[0]
 	f.steps = f.steps[1:]
 	if s.err != nil {
-		return nil, s.err
+		return 0, s.err
 	}
-	b := bytes.Clone(s.raw)
+	d := bytes.Clone(s.raw)
 	if s.file != "" {
-		b = readFixture(f.t, s.file)
+		d = readFixture(f.t, s.file)
 	}
-	if !s.seq0 {
-		binary.NativeEndian.PutUint32(b[8:], uint32(int(f.seq)+s.seq))
+	if !s.seq0 && len(d) >= 12 {
+		binary.NativeEndian.PutUint32(d[8:], uint32(int(f.lastSeq)+s.seq))
 	}
-	return p(b)
+	if len(d) > len(b) {
+		f.t.Fatalf("a %d-byte datagram does not fit the client's %d-byte buffer", len(d), len(b))
+	}
+	return copy(b, d), nil
 }
 
-func (f *fakeNetlink) Close() error {
+func (f *fakeKernel) close() error {
 	f.closes++
 	return f.closeErr
 }
 
-// newFakeClient returns a Client on a fakeNetlink running steps, and the
-// sleeps it asks for instead of sleeping.
-func newFakeClient(t *testing.T, steps ...step) (*Client, *fakeNetlink, *[]time.Duration) {
+// sentMessages parses what the client sent, one netlink message per send.
+func (f *fakeKernel) sentMessages() []syscall.NetlinkMessage {
+	f.t.Helper()
+	var out []syscall.NetlinkMessage
+	for _, b := range f.sent {
+		msgs, err := parseMessages(nil, b)
+		if err != nil || len(msgs) != 1 {
+			f.t.Fatalf("sent % x: %d messages, %v; want one", b, len(msgs), err)
+		}
+		out = append(out, msgs[0])
+	}
+	return out
+}
+
+// testNow is the fake clock's time.
+var testNow = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+// newFakeClient returns a Client on a fakeKernel running steps, on a
+// stopped clock.
+func newFakeClient(t *testing.T, steps ...step) (*Client, *fakeKernel) {
 	t.Helper()
+	f := &fakeKernel{t: t, steps: steps}
+	c := newClient(f)
+	c.now = func() time.Time { return testNow }
 	// Start as if 41 requests had gone before, so a stale reply (seq -1)
 	// is distinct from the seq 0 of an unsolicited message.
-	f := &fakeNetlink{t: t, steps: steps, seq: 41}
-	c := newClient(f)
-	var sleeps []time.Duration
-	c.sleep = func(d time.Duration) { sleeps = append(sleeps, d) }
-	return c, f, &sleeps
+	c.seq = 41
+	return c, f
 }
 
 func readFixture(t *testing.T, name string) []byte {
@@ -165,7 +187,7 @@ func deriveFixtures(t *testing.T, hostReply, hostAck []byte) {
 	req := resetRequest()
 	hdr := syscall.NlMsghdr{
 		Len:   uint32(16 + len(req)),
-		Type:  libaudit.AuditSet,
+		Type:  unix.AUDIT_SET,
 		Flags: syscall.NLM_F_REQUEST | syscall.NLM_F_ACK,
 		Pid:   portID,
 	}
@@ -206,7 +228,7 @@ func auditRecord() []byte {
 func getAck(t *testing.T, code int32) []byte {
 	t.Helper()
 	captured := readFixture(t, "get-ack-0.bin")
-	hdr := syscall.NlMsghdr{Len: 16, Type: libaudit.AuditGet, Flags: syscall.NLM_F_REQUEST}
+	hdr := syscall.NlMsghdr{Len: 16, Type: unix.AUDIT_GET, Flags: syscall.NLM_F_REQUEST}
 	return netlinkAck(code, binary.NativeEndian.Uint32(captured[12:]), hdr, nil)
 }
 
@@ -250,13 +272,12 @@ func TestStatus(t *testing.T) {
 		many[i] = step{raw: auditRecord(), seq0: true}
 	}
 	for _, tc := range []struct {
-		name       string
-		steps      []step
-		steps2     func(t *testing.T) []step // steps that need t to build
-		want       Status
-		wantSleeps []time.Duration
-		wantIs     []error
-		wantMsg    string
+		name    string
+		steps   []step
+		steps2  func(t *testing.T) []step // steps that need t to build
+		want    Status
+		wantIs  []error
+		wantMsg string
 	}{
 		{name: "44-byte reply, unpatched kernel (captured)",
 			steps: []step{{file: "get-reply-44.bin"}}, want: host44},
@@ -283,9 +304,17 @@ func TestStatus(t *testing.T) {
 			steps: []step{{file: "get-reply-48.bin", seq: -1}, {file: "get-reply-44.bin"}}, want: host44},
 		{name: "unsolicited audit record skipped",
 			steps: []step{{raw: auditRecord(), seq0: true}, {file: "get-reply-48.bin"}}, want: host48},
-		{name: "nothing yet, interrupted, then the reply",
-			steps: []step{{err: syscall.EAGAIN}, {err: syscall.EAGAIN}, {err: syscall.EINTR}, {file: "get-reply-44.bin"}},
-			want:  host44, wantSleeps: []time.Duration{firstPoll, 2 * firstPoll}},
+		{name: "zero ack and the reply in one datagram",
+			steps2: func(t *testing.T) []step {
+				ack, reply := readFixture(t, "get-ack-0.bin"), readFixture(t, "get-reply-44.bin")
+				// Both carry the request's sequence number: the fake
+				// stamps the first message, this is the second.
+				binary.NativeEndian.PutUint32(reply[8:], 42)
+				return []step{{raw: append(ack, reply...)}}
+			}, want: host44},
+		{name: "datagram shorter than a netlink header",
+			steps:   []step{{raw: make([]byte, 15), seq0: true}},
+			wantMsg: "audit status: receive: 15-byte datagram is shorter than a netlink header"},
 		{name: "EPERM ack",
 			steps2: func(t *testing.T) []step { return []step{{raw: getAck(t, -int32(syscall.EPERM))}} },
 			wantIs: []error{fs.ErrPermission, syscall.EPERM}, wantMsg: "audit status: needs CAP_AUDIT_CONTROL"},
@@ -314,15 +343,13 @@ func TestStatus(t *testing.T) {
 			if tc.steps2 != nil {
 				steps = tc.steps2(t)
 			}
-			c, f, sleeps := newFakeClient(t, steps...)
+			c, f := newFakeClient(t, steps...)
 			got, err := c.Status()
 			checkErr(t, err, tc.wantIs, tc.wantMsg)
 			if got != tc.want {
 				t.Errorf("Status()\n got %+v\nwant %+v", got, tc.want)
 			}
-			if tc.wantSleeps != nil && !slicesEqual(*sleeps, tc.wantSleeps) {
-				t.Errorf("slept %v, want %v", *sleeps, tc.wantSleeps)
-			}
+			checkDeadlines(t, f)
 			if len(f.steps) != 0 {
 				t.Errorf("%d scripted datagrams left unread", len(f.steps))
 			}
@@ -333,38 +360,64 @@ func TestStatus(t *testing.T) {
 // TestStatusRequest checks that Status sends a bare AUDIT_GET and nothing
 // else: no payload, no ack requested.
 func TestStatusRequest(t *testing.T) {
-	c, f, _ := newFakeClient(t, step{file: "get-reply-44.bin"})
+	c, f := newFakeClient(t, step{file: "get-reply-44.bin"})
 	if _, err := c.Status(); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.sent) != 1 {
-		t.Fatalf("sent %d messages, want 1", len(f.sent))
+	sent := f.sentMessages()
+	if len(sent) != 1 {
+		t.Fatalf("sent %d messages, want 1", len(sent))
 	}
-	m := f.sent[0]
+	m := sent[0]
 	if m.Header.Type != 1000 || m.Header.Flags != syscall.NLM_F_REQUEST || len(m.Data) != 0 {
 		t.Errorf("sent type %d flags %#x with %d payload bytes, want AUDIT_GET (1000), NLM_F_REQUEST, none",
 			m.Header.Type, m.Header.Flags, len(m.Data))
 	}
 }
 
-// TestTimeoutBound checks that a silent kernel costs exactly the reply
-// timeout in sleeps, each no longer than maxPoll.
-func TestTimeoutBound(t *testing.T) {
-	c, _, sleeps := newFakeClient(t)
-	_, err := c.ResetMaxDepth()
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("ResetMaxDepth on a silent kernel: %v, want os.ErrDeadlineExceeded", err)
+// TestSequence checks the header of every request: a new sequence number
+// each, and the socket's port id.
+func TestSequence(t *testing.T) {
+	c, f := newFakeClient(t, step{file: "get-reply-44.bin"}, step{file: "set-ack-0.bin"}, step{file: "get-reply-48.bin"})
+	if _, err := c.Status(); err != nil {
+		t.Fatal(err)
 	}
-	var total time.Duration
-	for _, d := range *sleeps {
-		if d <= 0 || d > maxPoll {
-			t.Errorf("slept %v, want (0, %v]", d, maxPoll)
+	if _, err := c.ResetMaxDepth(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Status(); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range f.sentMessages() {
+		if want := uint32(42 + i); m.Header.Seq != want || m.Header.Pid != testPort {
+			t.Errorf("request %d: seq %d, port id %d; want %d, %d", i, m.Header.Seq, m.Header.Pid, want, testPort)
 		}
-		total += d
 	}
-	if total != replyTimeout {
-		t.Errorf("slept %v in %d sleeps, want %v", total, len(*sleeps), replyTimeout)
+}
+
+// checkDeadlines checks that every receive of a request waited until the
+// same deadline: replyTimeout after the send, on the client's clock.
+func checkDeadlines(t *testing.T, f *fakeKernel) {
+	t.Helper()
+	want := testNow.Add(replyTimeout)
+	for i, d := range f.deadlines {
+		if !d.Equal(want) {
+			t.Errorf("receive %d waited until %v, want %v (the send's time + %v)", i, d, want, replyTimeout)
+		}
 	}
+}
+
+// TestReplyDeadline checks that a kernel that stays silent fails the call
+// at the reply deadline, which stays the same however many unrelated
+// datagrams come first.
+func TestReplyDeadline(t *testing.T) {
+	c, f := newFakeClient(t, step{raw: auditRecord(), seq0: true}, step{file: "set-ack-0.bin", seq: -1})
+	_, err := c.ResetMaxDepth()
+	checkErr(t, err, []error{os.ErrDeadlineExceeded}, "reset backlog_max_depth: no reply from the kernel within 2s")
+	if len(f.deadlines) != 3 {
+		t.Errorf("received %d times, want 3 (two datagrams, then the deadline)", len(f.deadlines))
+	}
+	checkDeadlines(t, f)
 }
 
 func TestResetMaxDepth(t *testing.T) {
@@ -388,9 +441,8 @@ func TestResetMaxDepth(t *testing.T) {
 		{name: "stale ack with the wrong sequence, then ours",
 			steps: []step{{file: "set-ack-eperm.bin", seq: -1}, {file: "set-ack-4762.bin"}}, want: 4762},
 		{name: "unrelated messages interleaved",
-			steps: []step{{raw: auditRecord(), seq0: true}, {file: "get-reply-48.bin", seq: -1}, {err: syscall.EAGAIN},
-				{file: "set-ack-4762.bin"}},
-			want: 4762},
+			steps: []step{{raw: auditRecord(), seq0: true}, {file: "get-reply-48.bin", seq: -1}, {file: "set-ack-4762.bin"}},
+			want:  4762},
 		{name: "receive error",
 			steps:  []step{{err: syscall.ENOBUFS}},
 			wantIs: []error{syscall.ENOBUFS}, wantMsg: "reset backlog_max_depth: receive: no buffer space available"},
@@ -401,12 +453,13 @@ func TestResetMaxDepth(t *testing.T) {
 			wantIs: []error{os.ErrDeadlineExceeded}, wantMsg: "reset backlog_max_depth: no reply from the kernel within 2s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, f, _ := newFakeClient(t, tc.steps...)
+			c, f := newFakeClient(t, tc.steps...)
 			got, err := c.ResetMaxDepth()
 			checkErr(t, err, tc.wantIs, tc.wantMsg)
 			if got != tc.want {
 				t.Errorf("ResetMaxDepth() = %d, want %d", got, tc.want)
 			}
+			checkDeadlines(t, f)
 			if len(f.steps) != 0 {
 				t.Errorf("%d scripted datagrams left unread", len(f.steps))
 			}
@@ -417,14 +470,15 @@ func TestResetMaxDepth(t *testing.T) {
 // TestResetMaxDepthRequest checks the one AUDIT_SET the package sends: mask
 // 0x0100 and nothing else set, with an ack requested.
 func TestResetMaxDepthRequest(t *testing.T) {
-	c, f, _ := newFakeClient(t, step{file: "set-ack-4762.bin"})
+	c, f := newFakeClient(t, step{file: "set-ack-4762.bin"})
 	if _, err := c.ResetMaxDepth(); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.sent) != 1 {
-		t.Fatalf("sent %d messages, want 1", len(f.sent))
+	sent := f.sentMessages()
+	if len(sent) != 1 {
+		t.Fatalf("sent %d messages, want 1", len(sent))
 	}
-	m := f.sent[0]
+	m := sent[0]
 	if m.Header.Type != 1001 || m.Header.Flags != syscall.NLM_F_REQUEST|syscall.NLM_F_ACK {
 		t.Errorf("sent type %d flags %#x, want AUDIT_SET (1001), NLM_F_REQUEST|NLM_F_ACK", m.Header.Type, m.Header.Flags)
 	}
@@ -440,7 +494,7 @@ func TestResetMaxDepthRequest(t *testing.T) {
 }
 
 func TestSendError(t *testing.T) {
-	c, f, _ := newFakeClient(t)
+	c, f := newFakeClient(t)
 	f.sendErr = syscall.EPERM
 	_, err := c.Status()
 	checkErr(t, err, []error{fs.ErrPermission}, "audit status: needs CAP_AUDIT_CONTROL in the initial PID namespace: send: operation not permitted")
@@ -449,7 +503,7 @@ func TestSendError(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	c, f, _ := newFakeClient(t, step{file: "get-reply-44.bin"})
+	c, f := newFakeClient(t, step{file: "get-reply-44.bin"})
 	for i := range 2 {
 		if err := c.Close(); err != nil {
 			t.Errorf("Close #%d: %v", i+1, err)
@@ -468,7 +522,7 @@ func TestClose(t *testing.T) {
 }
 
 func TestCloseError(t *testing.T) {
-	c, f, _ := newFakeClient(t)
+	c, f := newFakeClient(t)
 	f.closeErr = syscall.EBADF
 	err := c.Close()
 	checkErr(t, err, []error{syscall.EBADF}, "close audit netlink socket: bad file descriptor")
@@ -527,7 +581,7 @@ func TestParseMessages(t *testing.T) {
 		{name: "shorter than a header", b: reply[:15], wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			msgs, err := parseMessages(tc.b)
+			msgs, err := parseMessages(nil, tc.b)
 			if tc.wantErr {
 				if err == nil {
 					t.Fatalf("parseMessages(%d bytes) = %d messages, want an error", len(tc.b), len(msgs))
@@ -548,16 +602,4 @@ func TestParseMessages(t *testing.T) {
 			}
 		})
 	}
-}
-
-func slicesEqual(a, b []time.Duration) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

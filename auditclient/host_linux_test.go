@@ -11,14 +11,13 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
-	"time"
 
-	libaudit "github.com/elastic/go-libaudit/v2"
+	"golang.org/x/sys/unix"
 )
 
 // This file talks to the real kernel, read-only: AUDIT_GET and nothing
 // else. No test here, or anywhere in this package, sends AUDIT_SET to the
-// kernel it runs on; ResetMaxDepth is only ever driven through fakeNetlink.
+// kernel it runs on; ResetMaxDepth is only ever driven through fakeKernel.
 
 var update = flag.Bool("update", false,
 	"rewrite testdata/ from this host's kernel (read-only AUDIT_GET) and rederive the synthesized fixtures")
@@ -71,9 +70,9 @@ func TestStatusHost(t *testing.T) {
 	}
 	n := binary.NativeEndian.Uint32(dgram[0:])
 	typ := binary.NativeEndian.Uint16(dgram[4:])
-	if typ != libaudit.AuditGet || int(n) != len(dgram) {
+	if typ != unix.AUDIT_GET || int(n) != len(dgram) {
 		t.Fatalf("read %d bytes, header len %d type %d; want one AUDIT_GET (%d) message",
-			len(dgram), n, typ, libaudit.AuditGet)
+			len(dgram), n, typ, unix.AUDIT_GET)
 	}
 	payload := dgram[syscall.NLMSG_HDRLEN:]
 	t.Logf("kernel %s: AUDIT_GET reply payload is %d bytes; %+v", kernelRelease(t), len(payload), st)
@@ -125,13 +124,13 @@ func captureGetAck(t *testing.T) []byte {
 	t.Helper()
 	var raw bytes.Buffer
 	c := openHost(t, &raw)
-	seq, err := c.send("capture", syscall.NetlinkMessage{
-		Header: syscall.NlMsghdr{Type: libaudit.AuditGet, Flags: syscall.NLM_F_REQUEST | syscall.NLM_F_ACK},
+	seq, deadline, err := c.send("capture", syscall.NetlinkMessage{
+		Header: syscall.NlMsghdr{Type: unix.AUDIT_GET, Flags: syscall.NLM_F_REQUEST | syscall.NLM_F_ACK},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := c.next("capture", seq)
+	m, err := c.next("capture", seq, deadline)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,22 +143,17 @@ func captureGetAck(t *testing.T) []byte {
 }
 
 // BenchmarkStatusHost measures one AUDIT_GET round trip against this host's
-// kernel, with how many non-blocking polls found nothing (sleeps/op).
+// kernel.
 func BenchmarkStatusHost(b *testing.B) {
 	var raw bytes.Buffer
 	c := openHost(b, &raw)
-	sleeps := 0
-	c.sleep = func(d time.Duration) {
-		sleeps++
-		time.Sleep(d)
-	}
+	b.ReportAllocs()
 	for b.Loop() {
 		raw.Reset()
 		if _, err := c.Status(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(sleeps)/float64(b.N), "sleeps/op")
 }
 
 func writeFixture(t *testing.T, name string, b []byte) {

@@ -10,12 +10,15 @@
 //     flat out and paced: the records per second the consumer takes and
 //     its CPU as a share of a core (schedstat), the longest write stall
 //     and the consumer's VmHWM;
-//   - idle CPU time and wakeups, and the time from an interval's end to its
-//     data point at a loopback OTLP collector.
+//   - idle CPU time and context switches, side by side with a C program
+//     making the same kernel calls at the same rate (issue 16), and the
+//     time from an interval's end to its data point at a loopback OTLP
+//     collector.
 //
 // The plugin runs with method = sampled, which never resets the kernel's
 // high-water mark: it only reads the audit status (AUDIT_GET), so it is
-// safe against a host's kernel. `make bench` builds and runs everything.
+// safe against a host's kernel; so does the C poller. `make bench` builds
+// and runs everything; -only idle runs the idle comparison alone.
 package main
 
 import (
@@ -27,6 +30,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/bench/gen"
@@ -39,16 +43,18 @@ type consumer struct {
 }
 
 type options struct {
-	plugin, nullreader, inprocess, dir string
-	records, rounds, feedRounds, flat  int
-	paced, idle, settle                time.Duration
-	exports                            int
+	plugin, nullreader, gopoller, inprocess, dir  string
+	cc, only                                      string
+	records, rounds, feedRounds, flat, idleRounds int
+	paced, idle, settle                           time.Duration
+	exports                                       int
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.plugin, "plugin", "bin/audisp-backlog", "the plugin `binary`")
 	flag.StringVar(&o.nullreader, "nullreader", "", "the do-nothing reader `binary` (bench/cmd/nullreader)")
+	flag.StringVar(&o.gopoller, "gopoller", "", "the Go poller `binary` (bench/cmd/gopoller)")
 	flag.StringVar(&o.inprocess, "inprocess", "", "`file` of `go test -bench Readers ./plugin/records` output, for (a)")
 	flag.StringVar(&o.dir, "dir", "", "work `directory` for the corpus and configs (default: a new temporary one)")
 	flag.IntVar(&o.records, "records", 3000000, "corpus lines for (b)")
@@ -56,7 +62,10 @@ func main() {
 	flag.IntVar(&o.feedRounds, "feed-rounds", 3, "runs of each consumer per feed in (c)")
 	flag.IntVar(&o.flat, "flat", 300000, "records per flat-out feed in (c)")
 	flag.DurationVar(&o.paced, "paced", 3*time.Second, "length of each paced feed in (c)")
-	flag.DurationVar(&o.idle, "idle", 10*time.Second, "idle window")
+	flag.DurationVar(&o.idle, "idle", 10*time.Second, "idle window of each round")
+	flag.IntVar(&o.idleRounds, "idle-rounds", 3, "rounds of the idle comparison")
+	flag.StringVar(&o.cc, "cc", "gcc", "C `compiler` for the C poller of the idle comparison")
+	flag.StringVar(&o.only, "only", "", "run one part only: idle")
 	flag.DurationVar(&o.settle, "settle", 700*time.Millisecond, "time a consumer gets to start before it is measured")
 	flag.IntVar(&o.exports, "exports", 5, "exports timed at the loopback collector (after the first)")
 	flag.Parse()
@@ -67,8 +76,8 @@ func main() {
 }
 
 func run(o options, w io.Writer) error {
-	if o.nullreader == "" {
-		return fmt.Errorf("-nullreader is required")
+	if o.nullreader == "" || o.gopoller == "" {
+		return fmt.Errorf("-nullreader and -gopoller are required")
 	}
 	if o.dir == "" {
 		d, err := os.MkdirTemp("", "procbench")
@@ -85,7 +94,27 @@ func run(o options, w io.Writer) error {
 	if o.nullreader, err = filepath.Abs(o.nullreader); err != nil {
 		return err
 	}
+	if o.gopoller, err = filepath.Abs(o.gopoller); err != nil {
+		return err
+	}
 	r := &report{w: w, load0: loadavg()}
+	// Built first, so that a missing compiler fails the run at once.
+	poller, err := buildPoller(o.cc, o.dir)
+	if err != nil {
+		return err
+	}
+	switch o.only {
+	case "":
+	case "idle":
+		if err := runIdle(o, poller, r); err != nil {
+			return err
+		}
+		r.load1 = loadavg()
+		r.print()
+		return nil
+	default:
+		return fmt.Errorf("-only %q: the only part that runs alone is idle", o.only)
+	}
 
 	if o.inprocess != "" {
 		f, err := os.Open(o.inprocess)
@@ -127,10 +156,6 @@ func run(o options, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	idle1sCfg, err := cfg("idle-1s.conf", "interval = 60s\nsample_interval = 1s\n"+base)
-	if err != nil {
-		return err
-	}
 	plugin := func(cfg string) []string { return []string{o.plugin, "-foreground", "-config", cfg} }
 	null := consumer{"do-nothing Go reader", []string{o.nullreader}}
 	plug := consumer{"audisp-backlog", plugin(streamCfg)}
@@ -160,14 +185,7 @@ func run(o options, w io.Writer) error {
 		r.paced = append(r.paced, pacedRun{rate, res})
 	}
 
-	progress("idle for %v", o.idle)
-	r.idleWindow = o.idle
-	r.idle, err = idleBench(o.idle, o.settle+300*time.Millisecond, []consumer{
-		{"audisp-backlog, sample_interval 100ms", plugin(streamCfg)},
-		{"audisp-backlog, sample_interval 1s", plugin(idle1sCfg)},
-		null,
-	})
-	if err != nil {
+	if err := runIdle(o, poller, r); err != nil {
 		return err
 	}
 
@@ -179,6 +197,51 @@ func run(o options, w io.Writer) error {
 	r.print()
 	return nil
 }
+
+// runIdle runs the idle comparison: the plugin sampling every 100 ms and
+// every 1 s, the C and Go pollers at the same rates, and the do-nothing
+// reader. The order is the one report.idleGoals expects.
+func runIdle(o options, poller string, r *report) error {
+	cfg := func(name, body string) (string, error) {
+		p := filepath.Join(o.dir, name)
+		return p, os.WriteFile(p, []byte(body), 0o600)
+	}
+	const base = "interval = 60s\nmethod = sampled\nemitters = stdout\nlog_level = warn\n"
+	cfg100, err := cfg("idle-100ms.conf", "sample_interval = 100ms\n"+base)
+	if err != nil {
+		return err
+	}
+	cfg1s, err := cfg("idle-1s.conf", "sample_interval = 1s\n"+base)
+	if err != nil {
+		return err
+	}
+	plugin := func(cfg string) []string { return []string{o.plugin, "-foreground", "-config", cfg} }
+	progress("idle: %d rounds of %v, the plugin and the C poller side by side", o.idleRounds, o.idle)
+	r.idleWindow = o.idle
+	const ms100, s1 = 100 * time.Millisecond, time.Second
+	r.idle, err = idleBench(o.idleRounds, o.idle, o.settle+300*time.Millisecond, []idler{
+		idlePlugin100: {name: "audisp-backlog, sample_interval 100ms", argv: plugin(cfg100), period: ms100, cRef: idleC100},
+		idleC100:      {name: "C poller, AUDIT_GET every 100 ms", argv: []string{poller, "100"}, period: ms100, cRef: -1, signal: syscall.SIGTERM},
+		idleGo100:     {name: "Go poller, AUDIT_GET every 100 ms", argv: []string{o.gopoller, "-every", "100ms"}, period: ms100, cRef: idleC100},
+		idlePlugin1s:  {name: "audisp-backlog, sample_interval 1s", argv: plugin(cfg1s), period: s1, cRef: idleC1s},
+		idleC1s:       {name: "C poller, AUDIT_GET every 1 s", argv: []string{poller, "1000"}, period: s1, cRef: -1, signal: syscall.SIGTERM},
+		idleGo1s:      {name: "Go poller, AUDIT_GET every 1 s", argv: []string{o.gopoller, "-every", "1s"}, period: s1, cRef: idleC1s},
+		idleNull:      {name: "do-nothing Go reader", argv: []string{o.nullreader}, cRef: -1},
+	})
+	return err
+}
+
+// The rows of the idle comparison.
+const (
+	idlePlugin100 = iota
+	idleC100
+	idleGo100
+	idlePlugin1s
+	idleC1s
+	idleGo1s
+	idleNull
+	idleRows
+)
 
 // progress tells the person waiting what is running.
 func progress(format string, args ...any) {
