@@ -64,7 +64,7 @@ func TestDefault(t *testing.T) {
 	got := Default()
 	want := Config{
 		Interval:       60 * time.Second,
-		SampleInterval: 100 * time.Millisecond,
+		SampleInterval: 0, // auto
 		RecordWait:     time.Second,
 		Method:         MethodAuto,
 		Emitters:       []string{EmitterOTLP},

@@ -40,6 +40,9 @@ const (
 	ProtocolHTTP = "http/protobuf"
 )
 
+// SampleAuto is the sample_interval value that lets the method decide.
+const SampleAuto = "auto"
+
 // InsecureAuto is the otlp_insecure value that lets the endpoint decide.
 const InsecureAuto = "auto"
 
@@ -62,7 +65,7 @@ type Config struct {
 	File string
 
 	Interval       time.Duration // interval
-	SampleInterval time.Duration // sample_interval
+	SampleInterval time.Duration // sample_interval; 0 is auto
 	RecordWait     time.Duration // record_wait
 	Method         string        // method: MethodAuto, MethodKernel or MethodSampled
 	Emitters       []string      // emitters, in file order, no duplicates

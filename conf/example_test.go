@@ -49,7 +49,7 @@ func ExampleConfig_WriteTo() {
 	fmt.Println("secrets:", c.HasSecrets())
 	// Output:
 	// interval = 60s
-	// sample_interval = 100ms
+	// sample_interval = auto
 	// record_wait = 1s
 	// method = auto
 	// emitters = otlp

@@ -76,7 +76,7 @@ func checkValid(t *testing.T, c *Config) {
 	switch {
 	case c.Interval < minInterval || c.Interval > maxInterval:
 		t.Fatalf("interval %v", c.Interval)
-	case c.SampleInterval < minSampleInterval || c.SampleInterval >= c.Interval:
+	case c.SampleInterval != 0 && (c.SampleInterval < minSampleInterval || c.SampleInterval >= c.Interval):
 		t.Fatalf("sample_interval %v with interval %v", c.SampleInterval, c.Interval)
 	case c.RecordWait < 0 || c.RecordWait > c.Interval/2:
 		t.Fatalf("record_wait %v with interval %v", c.RecordWait, c.Interval)

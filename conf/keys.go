@@ -84,15 +84,27 @@ func keyTable() []Key {
 			format: func(c *Config) string { return formatDuration(c.Interval) },
 		},
 		{
-			Name: "sample_interval", Section: SectionGeneral, Default: "100ms",
-			Allowed: "a duration from 10ms to less than interval, " + durationForms,
-			Doc: "How often the backlog is polled with AUDIT_GET for the mean and, with the sampled " +
-				"method, the peak. Bursts shorter than this can be missed by the sampled method.",
+			Name: "sample_interval", Section: SectionGeneral, Default: SampleAuto,
+			Allowed: "auto, or a duration from 10ms to less than interval, " + durationForms,
+			Doc: "How often the backlog is polled with AUDIT_GET, for the interval's mean and, " +
+				"with the sampled method, its peak; bursts shorter than this can be missed by the " +
+				"sampled method. auto: 100ms when sampling measures the peak, 1s (at most half the " +
+				"interval) when the kernel's mark does, since the samples then only feed the mean " +
+				"and each costs a netlink round trip.",
 			parse: func(c *Config, v string) (err error) {
+				if strings.EqualFold(v, SampleAuto) {
+					c.SampleInterval = 0
+					return nil
+				}
 				c.SampleInterval, err = durationIn(v, minSampleInterval, maxInterval)
 				return err
 			},
-			format: func(c *Config) string { return formatDuration(c.SampleInterval) },
+			format: func(c *Config) string {
+				if c.SampleInterval == 0 {
+					return SampleAuto
+				}
+				return formatDuration(c.SampleInterval)
+			},
 		},
 		{
 			Name: "record_wait", Section: SectionGeneral, Default: "1s",

@@ -355,7 +355,7 @@ func (p *parser) crossCheck() {
 	}
 	set := func(k string) bool { _, ok := p.lines[k]; return ok }
 
-	if set("sample_interval") && good("interval", "sample_interval") && c.SampleInterval >= c.Interval {
+	if set("sample_interval") && good("interval", "sample_interval") && c.SampleInterval != 0 && c.SampleInterval >= c.Interval {
 		p.crossErr("sample_interval", "%s is not shorter than interval = %s %s",
 			formatDuration(c.SampleInterval), formatDuration(c.Interval), p.at("interval"))
 	}

@@ -24,8 +24,32 @@ import (
 
 // Settings are the parts of the configuration the loop runs on.
 type Settings struct {
-	Interval, SampleInterval, RecordWait time.Duration
-	Method                               string // conf.MethodAuto, MethodKernel or MethodSampled
+	Interval, RecordWait time.Duration
+	// SampleInterval is how often the backlog is sampled; 0 is auto
+	// (SampleForPeak or SampleForMean).
+	SampleInterval time.Duration
+	Method         string // conf.MethodAuto, MethodKernel or MethodSampled
+}
+
+// The sample intervals of sample_interval = auto. Sampling costs a netlink
+// round trip, which the kernel answers from a thread it spawns
+// (BENCHMARKS.md): where an exact source gives the peak, the samples only
+// feed the interval's mean, and one a second keeps it meaningful at a
+// tenth of the cost.
+const (
+	SampleForPeak = 100 * time.Millisecond // sampling measures the peak
+	SampleForMean = time.Second            // an exact source does
+)
+
+// sampleEvery is the sample interval in force.
+func (l *Loop) sampleEvery() time.Duration {
+	switch {
+	case l.set.SampleInterval > 0:
+		return l.set.SampleInterval
+	case l.source == nil:
+		return SampleForPeak
+	}
+	return min(SampleForMean, l.set.Interval/2)
 }
 
 // Emitter is where finished intervals go. emit.Set is the real one: Emit
@@ -169,12 +193,12 @@ func (l *Loop) sourceFor(m emit.Method) Source {
 func (l *Loop) logMethod(st auditclient.Status) {
 	switch {
 	case l.method == emit.MethodKernel:
-		l.logger.Info("measuring with the kernel's backlog high-water mark", "method", l.method, "interval", l.set.Interval)
+		l.logger.Info("measuring with the kernel's backlog high-water mark", "method", l.method, "interval", l.set.Interval, "sample_interval", l.sampleEvery())
 	case st.HasMaxDepth:
-		l.logger.Info("sampling the backlog, as configured (the kernel has backlog_max_depth, but method = sampled)", "method", l.method, "sample_interval", l.set.SampleInterval)
+		l.logger.Info("sampling the backlog, as configured (the kernel has backlog_max_depth, but method = sampled)", "method", l.method, "sample_interval", l.sampleEvery())
 	default:
 		l.logger.Warn("this kernel has no backlog_max_depth high-water mark; sampling the backlog instead, so bursts shorter than sample_interval can be missed",
-			"method", l.method, "sample_interval", l.set.SampleInterval)
+			"method", l.method, "sample_interval", l.sampleEvery())
 	}
 }
 
@@ -291,7 +315,7 @@ func (l *Loop) requestSample() {
 	if !l.slowLogged {
 		l.slowLogged = true
 		l.logger.Warn("an audit netlink call has taken longer than sample_interval: samples are skipped and the interval's end waits until it returns (the kernel holds audit senders while its backlog is over its limit; a busy machine delays the reply too)",
-			"sample_interval", l.set.SampleInterval)
+			"sample_interval", l.sampleEvery())
 	}
 }
 
@@ -580,10 +604,10 @@ func (l *Loop) apply(set Settings, out Emitter) (old Emitter, err error) {
 // reset records the stdin reader found.
 func (l *Loop) Run(ctx context.Context, resets <-chan records.Reset, stdinDone <-chan error) string {
 	defer close(l.done)
-	set := l.set
+	set, every := l.set, l.sampleEvery()
 	interval := time.NewTicker(set.Interval)
 	defer interval.Stop()
-	sample := time.NewTicker(set.SampleInterval)
+	sample := time.NewTicker(every)
 	defer sample.Stop()
 	hold := time.NewTimer(0)
 	hold.Stop()
@@ -619,8 +643,9 @@ func (l *Loop) Run(ctx context.Context, resets <-chan records.Reset, stdinDone <
 			if l.set.Interval != set.Interval {
 				interval.Reset(l.set.Interval)
 			}
-			if l.set.SampleInterval != set.SampleInterval {
-				sample.Reset(l.set.SampleInterval)
+			if e := l.sampleEvery(); e != every {
+				sample.Reset(e)
+				every = e
 			}
 			set = l.set
 		}

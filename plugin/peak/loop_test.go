@@ -324,3 +324,29 @@ func TestLoopApply(t *testing.T) {
 		t.Errorf("apply: old %v err %v; loop out %v interval %v", old, err, f.loop.out, f.loop.set.Interval)
 	}
 }
+
+// TestSampleEvery: sample_interval = auto samples for the peak ten times a
+// second, and for the mean once a second (at most half the interval) when
+// the kernel's mark gives the peak; a configured interval is kept.
+func TestSampleEvery(t *testing.T) {
+	tests := []struct {
+		name string
+		st   auditclient.Status
+		set  Settings
+		want time.Duration
+	}{
+		{"auto, sampling", unpatched, Settings{Interval: time.Minute, Method: conf.MethodAuto}, SampleForPeak},
+		{"auto, kernel mark", patched, Settings{Interval: time.Minute, Method: conf.MethodAuto}, SampleForMean},
+		{"auto, kernel mark, short interval", patched, Settings{Interval: time.Second, Method: conf.MethodAuto}, 500 * time.Millisecond},
+		{"auto, sampled as configured", patched, Settings{Interval: time.Minute, Method: conf.MethodSampled}, SampleForPeak},
+		{"configured", patched, Settings{Interval: time.Minute, SampleInterval: 250 * time.Millisecond, Method: conf.MethodAuto}, 250 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.set, tt.st)
+			if got := f.loop.sampleEvery(); got != tt.want {
+				t.Errorf("sampleEvery = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
