@@ -12,6 +12,9 @@
 
 PKG_RELEASE  ?= 1
 PKG_BIN      ?= $(BIN)
+# Who the packages name as maintainer: set it to yourself for builds you
+# distribute (make packages PKG_MAINTAINER='Jane Doe <jane@example.org>').
+PKG_MAINTAINER ?= audisp-backlog maintainers <maintainers@users.noreply.r-seed-2336950b.example>
 PKG_STAGE    := dist/stage
 PKG_DEB      := dist/audisp-backlog_$(VERSION)-$(PKG_RELEASE)_amd64.deb
 PKG_RPM      := dist/audisp-backlog-$(VERSION)-$(PKG_RELEASE).x86_64.rpm
@@ -32,10 +35,10 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 packages: $(if $(filter $(BIN),$(PKG_BIN)),build) package-stage
 	@mkdir -p dist
 	rm -f $(PKG_DEB) $(PKG_RPM)
-	PKG_VERSION=$(VERSION) PKG_RELEASE=$(PKG_RELEASE) PKG_STAGE=$(PKG_STAGE) \
+	PKG_VERSION=$(VERSION) PKG_RELEASE=$(PKG_RELEASE) PKG_STAGE=$(PKG_STAGE) PKG_MAINTAINER='$(PKG_MAINTAINER)' \
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) PKG_DESC_FIRST='$(PKG_SYNOPSIS)' \
 		$(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(PKG_DEB)
-	PKG_VERSION=$(VERSION) PKG_RELEASE=$(PKG_RELEASE) PKG_STAGE=$(PKG_STAGE) \
+	PKG_VERSION=$(VERSION) PKG_RELEASE=$(PKG_RELEASE) PKG_STAGE=$(PKG_STAGE) PKG_MAINTAINER='$(PKG_MAINTAINER)' \
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) PKG_DESC_FIRST='$(PKG_RPM_INTRO)' \
 		$(NFPM) package --config packaging/nfpm.yaml --packager rpm --target $(PKG_RPM)
 
