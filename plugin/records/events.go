@@ -1,6 +1,10 @@
 package records
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+)
 
 // Event counters, the indices of Counts' event slots: what audisp-statsd,
 // audit-userspace's metrics plugin, counts, counted right. An event is the
@@ -95,54 +99,83 @@ func userSpaceAnomaly(t string) bool {
 	return true
 }
 
-// eventRing remembers the serials of the last events seen, so that a record
-// starts a new event only if its serial is not among them. Records of one
-// event come together, except when the kernel queues two events' records
-// interleaved from two CPUs; a few serials cover that.
-type eventRing struct {
-	last   uint64
-	serial [8]uint64
-	next   int
+// stampKey is a record's time stamp, "SEC.MSEC:SERIAL", as the key of its
+// event: the stamp's bytes in three machine words. Records of one event
+// share their stamp; the kernel numbers events, so two events never do.
+type stampKey struct{ a, b, c uint64 }
+
+// keyAt returns the key of the time stamp that starts b and the index of
+// the ')' that ends it, or ok false when b has none. A stamp of 10 digits
+// of seconds and a serial of up to 9 digits takes three loads, a bit trick
+// to find the ')' and a mask, and no loop; anything else takes keyFolded.
+func keyAt(b []byte) (k stampKey, end int, ok bool) {
+	if len(b) < 24 {
+		return keyFolded(b)
+	}
+	k.a = binary.LittleEndian.Uint64(b)
+	k.b = binary.LittleEndian.Uint64(b[8:])
+	c := binary.LittleEndian.Uint64(b[16:])
+	// b[14] is the ':' after "1700000000.123", b[15] the serial's first
+	// digit, and its ')' is among b[16:24].
+	n := byteIn(c, ')')
+	if byte(k.b>>48) != ':' || n == 8 {
+		return keyFolded(b)
+	}
+	k.c = c & (1<<(8*n) - 1)
+	return k, 16 + n, true
 }
 
-// isNew reports whether serial starts an event, and remembers it.
-func (r *eventRing) isNew(serial uint64) bool {
-	if serial == r.last {
+// keyFolded is keyAt for any stamp "SEC.MSEC:SERIAL)": its bytes up to
+// the ')' zero-padded to three words, the same key keyAt makes of them, and
+// past the third word folded onto the first three.
+func keyFolded(b []byte) (stampKey, int, bool) {
+	end := bytes.IndexByte(b[:min(len(b), 48)], ')')
+	if end <= 0 || bytes.IndexByte(b[:end], ':') < 0 {
+		return stampKey{}, 0, false
+	}
+	var w [24]byte
+	for i, c := range b[:end] {
+		w[i%len(w)] ^= c + byte(i/len(w)) // a byte that wraps changes with its round
+	}
+	k := stampKey{binary.LittleEndian.Uint64(w[:]), binary.LittleEndian.Uint64(w[8:]), binary.LittleEndian.Uint64(w[16:])}
+	if end > len(w) {
+		k.c ^= uint64(end) << 56 // the length tells apart long stamps that fold alike
+	}
+	return k, end, true
+}
+
+// byteIn returns the index of the first byte c among the 8 bytes of w,
+// read little-endian, or 8 when there is none (as spaceIn).
+func byteIn(w uint64, c byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	v := w ^ (ones * uint64(c))
+	return bits.TrailingZeros64((v-ones)&^v&highs) >> 3
+}
+
+// eventRing remembers the keys of the last events seen, so that a record
+// starts a new event only if its stamp is not among them. Records of one
+// event come together, except when the kernel queues two events' records
+// interleaved from two CPUs; a few keys cover that.
+type eventRing struct {
+	last stampKey
+	keys [8]stampKey
+	next int
+}
+
+// isNew reports whether k starts an event, and remembers it.
+func (r *eventRing) isNew(k stampKey) bool {
+	if k == r.last {
 		return false
 	}
-	r.last = serial
-	for _, s := range r.serial {
-		if s == serial {
+	r.last = k
+	for _, s := range r.keys {
+		if s == k {
 			return false
 		}
 	}
-	r.serial[r.next] = serial
-	r.next = (r.next + 1) % len(r.serial)
+	r.keys[r.next] = k
+	r.next = (r.next + 1) % len(r.keys)
 	return true
-}
-
-// serialAt parses the serial of the time stamp that starts b,
-// "SEC.MSEC:SERIAL)", and returns it with the index of the ')', or ok
-// false when there is none.
-func serialAt(b []byte) (serial uint64, end int, ok bool) {
-	i := 14 // "1700000000.123", until the year 2286
-	if len(b) <= i || b[i] != ':' {
-		if i = bytes.IndexByte(b[:min(len(b), 32)], ':'); i < 0 {
-			return 0, 0, false
-		}
-	}
-	var n uint64
-	for j := i + 1; j < len(b) && j <= i+21; j++ {
-		c := b[j]
-		if c == ')' && j > i+1 {
-			return n, j, true
-		}
-		if c < '0' || c > '9' {
-			return 0, 0, false
-		}
-		n = n*10 + uint64(c-'0')
-	}
-	return 0, 0, false
 }
 
 // work is the out of line part of counting a record: a system call's

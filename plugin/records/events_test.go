@@ -89,25 +89,53 @@ func TestSyscallFailed(t *testing.T) {
 	}
 }
 
-func TestSerialAt(t *testing.T) {
+// TestKeyAt: the stamp's key is its bytes up to the ')', whether read in
+// three words or folded; records of one event share it, two events never.
+func TestKeyAt(t *testing.T) {
 	tests := []struct {
-		in   string
-		want uint64
-		ok   bool
+		in  string
+		end int
+		ok  bool
 	}{
-		{"1700000000.123:456): x", 456, true},
-		{"1.000:1): x", 1, true},
-		{"99999999999.123:18446744073709551615): x", 18446744073709551615, true},
-		{"1700000000.123:): x", 0, false},
-		{"1700000000.123:45a): x", 0, false},
-		{"1700000000.123): x", 0, false},
+		{"1700000000.123:456): arch=c000003e", 18, true},
+		{"1700000000.123:4): x", 16, true},
+		{"1700000000.123:123456789): x", 24, true},  // the longest serial in three words
+		{"1700000000.123:1234567890): x", 25, true}, // folded
+		{"1.000:1): x", 7, true},                    // folded
+		{"99999999999.123:18446744073709551615): x", 36, true},
 		{"1700000000.123:456", 0, false},
+		{"1700000000.123): x", 0, false},
+		{"): x", 0, false},
 		{"", 0, false},
 	}
 	for _, tt := range tests {
-		got, _, ok := serialAt([]byte(tt.in))
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("serialAt(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		_, end, ok := keyAt([]byte(tt.in))
+		if end != tt.end || ok != tt.ok {
+			t.Errorf("keyAt(%q) = %d, %v; want %d, %v", tt.in, end, ok, tt.end, tt.ok)
+		}
+	}
+	same := func(a, b string) bool {
+		ka, _, _ := keyAt([]byte(a))
+		kb, _, _ := keyAt([]byte(b))
+		return ka == kb
+	}
+	for _, tt := range []struct {
+		a, b string
+		same bool
+	}{
+		{"1700000000.123:456): arch=c000003e", "1700000000.123:456): item=0 name", true},
+		{"1700000000.123:456): x", "1700000000.123:457): x", false},
+		{"1700000000.123:456): x", "1700000000.124:456): x", false},
+		{"1700000000.123:45): xyz", "1700000000.123:456): xy", false},
+		{"1.000:1): x", "1.000:1): y", true},
+		{"1700000000.123:10): arch=c000003e", "1700000000.123:10): ", true}, // read in words, and folded
+		{"1700000000.123:123456789): arch", "1700000000.123:123456789)", true},
+		{"1.000:1): x", "1.000:2): x", false},
+		{"1700000000.123:1234567890): a", "1700000000.123:1234567890): b", true},
+		{"1700000000.123:1234567890): a", "1700000000.123:1234567891): a", false},
+	} {
+		if got := same(tt.a, tt.b); got != tt.same {
+			t.Errorf("key of %q == key of %q: %v, want %v", tt.a, tt.b, got, tt.same)
 		}
 	}
 }
@@ -123,4 +151,22 @@ func TestSlotTables(t *testing.T) {
 	if slotWork[typeIndex["ANOM_ABEND"]] != workNone || slotClass[typeIndex["ANOM_ABEND"]] != numEvents {
 		t.Errorf("ANOM_ABEND, a kernel anomaly, is counted as a user space one")
 	}
+}
+
+// FuzzKeyAt checks keyAt's three-word path against keyFolded: the same
+// stamp gets the same key whichever way it is read.
+func FuzzKeyAt(f *testing.F) {
+	for _, s := range []string{"1700000000.123:456): arch=c000003e syscall=59", "1700000000.123:10): ", "1.000:1): x", "1700000000.123:123456789): x"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k1, e1, ok1 := keyAt(b)
+		k2, e2, ok2 := keyFolded(b)
+		if ok1 && ok2 && e1 == e2 && k1 != k2 {
+			t.Errorf("keyAt %+v, keyFolded %+v for %q", k1, k2, b[:e1])
+		}
+		if ok1 && (e1 <= 0 || e1 >= len(b) || b[e1] != ')') {
+			t.Errorf("keyAt end %d, not a ')' of %q", e1, b)
+		}
+	})
 }

@@ -59,8 +59,8 @@ func Read(r io.Reader, c *Counts, resets chan<- Reset) error {
 		i, stamp, ok := slotOf(line)
 		if ok {
 			newEvent := false
-			serial, end, ok := serialAt(line[stamp:])
-			if ok && ring.isNew(serial) {
+			key, end, ok := keyAt(line[stamp:])
+			if ok && ring.isNew(key) {
 				newEvent = true
 				c.unpublishedEvents[evTotal]++
 				c.unpublishedEvents[slotClass[i]]++
