@@ -42,9 +42,35 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// hangLimit is how long a test waits for the plugin before calling it hung.
-// It detects hangs; it is not a performance figure.
-const hangLimit = 20 * time.Second
+// hangLimit is how long a test waits for a condition (a log line, an
+// exit, a count) before calling the plugin hung. It detects hangs, it is
+// not a performance figure: generous, so that a busy machine makes a test
+// slower, never red.
+const hangLimit = 60 * time.Second
+
+// eventually polls cond until it holds, for at most hangLimit, and reports
+// whether it held.
+func eventually(cond func() bool) bool {
+	return eventuallyUntil(cond, nil)
+}
+
+// eventuallyUntil is eventually that gives up early once stop is closed.
+func eventuallyUntil(cond func() bool, stop <-chan struct{}) bool {
+	deadline := time.NewTimer(hangLimit)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			return cond()
+		case <-stop:
+			return cond()
+		case <-tick.C:
+		}
+	}
+	return true
+}
 
 // needAudit skips a test that needs netlink audit (AUDIT_GET) when this
 // machine does not allow it, saying why.
@@ -79,6 +105,7 @@ type plugin struct {
 	stdout *lines
 	stderr *lines
 	done   chan error
+	exited chan struct{} // closed when the process has ended
 }
 
 // lines collects a stream's lines and lets a test wait for one.
@@ -165,12 +192,14 @@ func startArgv(t *testing.T, argv []string) *plugin {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &plugin{t: t, cmd: cmd, stdin: stdin, stdout: newLines(stdout), stderr: newLines(stderr), done: make(chan error, 1)}
+	p := &plugin{t: t, cmd: cmd, stdin: stdin, stdout: newLines(stdout), stderr: newLines(stderr),
+		done: make(chan error, 1), exited: make(chan struct{})}
 	go func() {
 		err := cmd.Wait()
 		stdoutW.Close() // the collectors see EOF after the last line
 		stderrW.Close()
 		p.done <- err
+		close(p.exited)
 	}()
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
@@ -179,6 +208,12 @@ func startArgv(t *testing.T, argv []string) *plugin {
 		}
 	})
 	return p
+}
+
+// eventually polls cond until it holds, for at most hangLimit, and reports
+// whether it held; it gives up early if the plugin has ended.
+func (p *plugin) eventually(cond func() bool) bool {
+	return eventuallyUntil(cond, p.exited)
 }
 
 // exit waits for the plugin to end and returns its exit error.
