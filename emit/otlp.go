@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/resolver"
 )
 
 // OTLP protocols, the values of otlp_protocol.
@@ -412,6 +413,19 @@ const (
 	retryMax     = 5 * time.Second
 )
 
+// resolveAtDial stands in for gRPC's "dns" resolver, the default for an
+// endpoint without a scheme, with its "passthrough" one: the endpoint goes
+// to the dialer as given, so Go's resolver looks the name up at each
+// connection attempt, paced by the reconnect backoff (retryMax at most),
+// as net/http does for OTLP/HTTP. gRPC's own DNS resolver, after a lookup
+// that failed (a name that does not resolve yet, at boot, before the
+// network is up), retries with a backoff of up to two minutes before the
+// exporter could connect.
+type resolveAtDial struct{ resolver.Builder }
+
+// Scheme is the scheme resolveAtDial takes over.
+func (resolveAtDial) Scheme() string { return "dns" }
+
 func grpcOptions(c conf.OTLP, isSet func(string) bool, tlsCfg *tls.Config) []otlpmetricgrpc.Option {
 	timeout := otlpTimeout(c)
 	opts := []otlpmetricgrpc.Option{
@@ -419,12 +433,16 @@ func grpcOptions(c conf.OTLP, isSet func(string) bool, tlsCfg *tls.Config) []otl
 		otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{
 			Enabled: true, InitialInterval: retryInitial, MaxInterval: retryMax, MaxElapsedTime: timeout,
 		}),
-		// Reconnect within seconds of a collector's return, not gRPC's
-		// default of up to two minutes.
-		otlpmetricgrpc.WithDialOption(grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: retryInitial, Multiplier: 1.6, Jitter: 0.2, MaxDelay: retryMax},
-			MinConnectTimeout: timeout,
-		})),
+		// One call: each WithDialOption replaces the previous one's.
+		otlpmetricgrpc.WithDialOption(
+			// Reconnect within seconds of a collector's return, not
+			// gRPC's default of up to two minutes.
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           backoff.Config{BaseDelay: retryInitial, Multiplier: 1.6, Jitter: 0.2, MaxDelay: retryMax},
+				MinConnectTimeout: timeout,
+			}),
+			grpc.WithResolvers(resolveAtDial{resolver.Get("passthrough")}),
+		),
 	}
 	if isSet("otlp_endpoint") {
 		switch ep := c.Endpoint; {
