@@ -66,7 +66,7 @@ otlp_timeout = 2s
 				t.Errorf("the plugin never connected to the blackhole")
 			}
 			if n := p.stdout.count("method=sampled"); n < 2 {
-				t.Errorf("%d intervals on stdout, want the final one too", n)
+				t.Errorf("%d intervals on stdout, want the final one too; stderr:\n%s", n, p.stderr.text())
 			}
 			if soak > 0 && took > exitLimit {
 				t.Errorf("exit took %v, the README promises %v", took.Round(time.Millisecond), exitLimit)

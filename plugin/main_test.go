@@ -161,6 +161,18 @@ func (l *lines) wait(t *testing.T, substr string) string {
 	}
 }
 
+// waitEOF waits until the stream has ended and every line is collected.
+func (l *lines) waitEOF(t *testing.T) {
+	t.Helper()
+	if !eventually(func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.eof
+	}) {
+		t.Fatalf("stream not ended after %v", hangLimit)
+	}
+}
+
 func (l *lines) text() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -216,11 +228,14 @@ func (p *plugin) eventually(cond func() bool) bool {
 	return eventuallyUntil(cond, p.exited)
 }
 
-// exit waits for the plugin to end and returns its exit error.
+// exit waits for the plugin to end and returns its exit error. Every line
+// it wrote has then been collected.
 func (p *plugin) exit() error {
 	p.t.Helper()
 	select {
 	case err := <-p.done:
+		p.stdout.waitEOF(p.t)
+		p.stderr.waitEOF(p.t)
 		return err
 	case <-time.After(hangLimit):
 		p.t.Fatalf("plugin did not exit; stderr:\n%s", p.stderr.text())
