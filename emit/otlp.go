@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/resolver"
 )
 
 // defaultOTLPTimeout bounds one export when the configuration gives no
@@ -281,7 +282,10 @@ func (o *OTLP) fixFor(err error) (Fix, bool) {
 	case strings.Contains(s, "Client sent an HTTP request to an HTTPS server"),
 		plain && strings.Contains(s, "error reading server preface: EOF"):
 		return Fix{"otlp_insecure", "no", "the collector wants TLS"}, true
-	case strings.Contains(s, "malformed HTTP response") && strings.Contains(s, `\x00\x00`):
+	case strings.Contains(s, "malformed HTTP response") && strings.Contains(s, `\x00\x00`),
+		// An HTTP/2 server speaks first (its SETTINGS frame): net/http
+		// then fails the request with one of two wordings.
+		strings.Contains(s, "readLoopPeekFailLocked"):
 		return Fix{"otlp_protocol", conf.ProtocolGRPC, "this port speaks OTLP/gRPC (OTLP/HTTP listens on port 4318 by default)"}, true
 	case strings.Contains(s, "frame header looked like an HTTP/1.1 header"):
 		return Fix{"otlp_protocol", conf.ProtocolHTTP, "this port speaks HTTP/1.1, as OTLP/HTTP does (OTLP/gRPC listens on port 4317 by default)"}, true
@@ -452,6 +456,19 @@ func resolveEndpoint(c conf.OTLP, protocol string, getenv func(string) string) (
 	return endpoint{url: u}, nil
 }
 
+// resolveAtDial stands in for gRPC's "dns" resolver, the default for an
+// endpoint without a scheme, with its "passthrough" one: the endpoint goes
+// to the dialer as given, so Go's resolver looks the name up at each
+// connection attempt, paced by the reconnect backoff (retryMax at most),
+// as net/http does for OTLP/HTTP. gRPC's own DNS resolver, after a lookup
+// that failed (a name that does not resolve yet, at boot, before the
+// network is up), retries with a backoff of up to two minutes before the
+// exporter could connect.
+type resolveAtDial struct{ resolver.Builder }
+
+// Scheme is the scheme resolveAtDial takes over.
+func (resolveAtDial) Scheme() string { return "dns" }
+
 func grpcOptions(c conf.OTLP, ep endpoint, tlsCfg *tls.Config) []otlpmetricgrpc.Option {
 	timeout := otlpTimeout(c)
 	opts := []otlpmetricgrpc.Option{
@@ -459,12 +476,16 @@ func grpcOptions(c conf.OTLP, ep endpoint, tlsCfg *tls.Config) []otlpmetricgrpc.
 		otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{
 			Enabled: true, InitialInterval: retryInitial, MaxInterval: retryMax, MaxElapsedTime: timeout,
 		}),
-		// Reconnect within seconds of a collector's return, not gRPC's
-		// default of up to two minutes.
-		otlpmetricgrpc.WithDialOption(grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: retryInitial, Multiplier: 1.6, Jitter: 0.2, MaxDelay: retryMax},
-			MinConnectTimeout: timeout,
-		})),
+		// One call: each WithDialOption replaces the previous one's.
+		otlpmetricgrpc.WithDialOption(
+			// Reconnect within seconds of a collector's return, not
+			// gRPC's default of up to two minutes.
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           backoff.Config{BaseDelay: retryInitial, Multiplier: 1.6, Jitter: 0.2, MaxDelay: retryMax},
+				MinConnectTimeout: timeout,
+			}),
+			grpc.WithResolvers(resolveAtDial{resolver.Get("passthrough")}),
+		),
 	}
 	switch {
 	case ep.url != "":

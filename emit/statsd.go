@@ -78,14 +78,13 @@ var _ Emitter = (*StatsD)(nil)
 const maxSendErrors = 4
 
 // NewStatsD builds a statsd emitter from cfg's statsd_* keys. The address
-// is "host:port" (UDP, resolved now) or "unix:///path" (a unix datagram
-// socket, connected on first use). Global tags (statsd_tags) need
-// statsd_tag_format = dogstatsd.
+// is "host:port" (UDP) or "unix:///path" (a unix datagram socket). Nothing
+// is resolved or connected until the first Emit, so a name that does not
+// resolve yet, or a socket not there yet, fails deliveries, not the
+// emitter: they succeed once the network or the server is up. Global tags
+// (statsd_tags) need statsd_tag_format = dogstatsd.
 func NewStatsD(cfg conf.StatsD) (*StatsD, error) {
-	sock, err := newDatagram(cfg.Address)
-	if err != nil {
-		return nil, fmt.Errorf("statsd: %w", err)
-	}
+	sock := newDatagram(cfg.Address)
 	s := &StatsD{target: cfg.Address, namespace: cfg.Namespace, sock: sock, prev: map[string]uint64{}}
 	switch cfg.TagFormat {
 	case conf.TagFormatDogStatsD, "":
@@ -382,31 +381,50 @@ func (s *StatsD) sendPlain(ctx context.Context, lines []sample) error {
 	return nil
 }
 
-// datagram is a statsd socket: UDP, connected when made; or a unix
-// datagram socket, dialled on first use and again after a failed write.
-// It is the io.WriteCloser under the datadog-go client, whose sender
-// goroutine writes to it.
+// Pacing of a UDP statsd socket's dials after one failed: the host name
+// did not resolve (at boot, before the network is up) or there was no
+// route. Each failure doubles the wait, from statsdRedialMin up to
+// statsdRedialMax; a write during the wait fails at once with the last
+// dial's error, so a name that does not resolve costs at most one lookup
+// per wait, whatever the interval.
+const (
+	statsdRedialMin = time.Second
+	statsdRedialMax = 30 * time.Second
+)
+
+// datagram is a statsd socket, dialled on first use, never when made, so
+// that an emitter opens whatever the state of the network: UDP (the host
+// name is resolved at each dial) or a unix datagram socket. A UDP socket
+// is dialled again after a failed dial (with backoff) and after the kernel
+// reported a refused datagram (so a server that moved is found again); a
+// unix socket after a failed write. It is the io.WriteCloser under the
+// datadog-go client, whose sender goroutine writes to it.
 type datagram struct {
 	network, addr string
 	payload       int // largest packet to send
+	// dial is net.Dialer.DialContext, and now the clock of the backoff
+	// (time.Now); tests replace them.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	now  func() time.Time
 
 	mu       sync.Mutex
 	conn     net.Conn
 	deadline time.Time // an earlier bound than statsdWriteTimeout, or zero
+	// After a failed UDP dial: its error, when to dial again, and how long
+	// to wait after the next failure.
+	dialErr  error
+	redialAt time.Time
+	backoff  time.Duration
 }
 
-func newDatagram(address string) (*datagram, error) {
+func newDatagram(address string) *datagram {
 	network, addr := statsdNetwork(address)
-	d := &datagram{network: network, addr: addr, payload: unixPayload}
+	d := &datagram{network: network, addr: addr, payload: unixPayload,
+		dial: new(net.Dialer).DialContext, now: time.Now, backoff: statsdRedialMin}
 	if network == "udp" {
 		d.payload = udpPayload
-		c, err := net.Dial("udp", addr)
-		if err != nil {
-			return nil, err
-		}
-		d.conn = c
 	}
-	return d, nil
+	return d
 }
 
 func (d *datagram) setDeadline(t time.Time) {
@@ -415,20 +433,18 @@ func (d *datagram) setDeadline(t time.Time) {
 	d.deadline = t
 }
 
-// Write sends p as one datagram.
+// Write sends p as one datagram, dialling first if needed.
 func (d *datagram) Write(p []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.conn == nil {
-		c, err := net.DialTimeout(d.network, d.addr, statsdWriteTimeout)
-		if err != nil {
-			return 0, err
-		}
-		d.conn = c
-	}
 	deadline := time.Now().Add(statsdWriteTimeout)
 	if !d.deadline.IsZero() && d.deadline.Before(deadline) {
 		deadline = d.deadline
+	}
+	if d.conn == nil {
+		if err := d.connect(deadline); err != nil {
+			return 0, err
+		}
 	}
 	if err := d.conn.SetWriteDeadline(deadline); err != nil {
 		return 0, err
@@ -442,15 +458,45 @@ func (d *datagram) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// connect dials the socket by deadline, resolving a UDP host name again.
+// After a failed UDP dial it waits (d.backoff, doubled at each failure)
+// before it dials again, and meanwhile returns the failed dial's error.
+// The caller holds d.mu.
+func (d *datagram) connect(deadline time.Time) error {
+	if d.network == "udp" && d.dialErr != nil && d.now().Before(d.redialAt) {
+		return d.dialErr
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	c, err := d.dial(ctx, d.network, d.addr)
+	if err != nil {
+		if d.network == "udp" {
+			d.dialErr = fmt.Errorf("%w (next try in %v)", err, d.backoff)
+			d.redialAt = d.now().Add(d.backoff)
+			d.backoff = min(2*d.backoff, statsdRedialMax)
+			return d.dialErr
+		}
+		return err
+	}
+	d.conn, d.dialErr, d.backoff = c, nil, statsdRedialMin
+	return nil
+}
+
 // pendingError returns and clears the error the kernel holds for a UDP
-// socket (ECONNREFUSED after an ICMP port unreachable), or nil.
+// socket (ECONNREFUSED after an ICMP port unreachable), or nil. A socket
+// that has one is closed: the next write resolves the name again.
 func (d *datagram) pendingError() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.network != "udp" || d.conn == nil {
 		return nil
 	}
-	return socketError(d.conn)
+	err := socketError(d.conn)
+	if err != nil {
+		d.conn.Close()
+		d.conn = nil
+	}
+	return err
 }
 
 func (d *datagram) Close() error {

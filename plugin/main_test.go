@@ -43,9 +43,35 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// hangLimit is how long a test waits for the plugin before calling it hung.
-// It detects hangs; it is not a performance figure.
-const hangLimit = 20 * time.Second
+// hangLimit is how long a test waits for a condition (a log line, an
+// exit, a count) before calling the plugin hung. It detects hangs, it is
+// not a performance figure: generous, so that a busy machine makes a test
+// slower, never red.
+const hangLimit = 60 * time.Second
+
+// eventually polls cond until it holds, for at most hangLimit, and reports
+// whether it held.
+func eventually(cond func() bool) bool {
+	return eventuallyUntil(cond, nil)
+}
+
+// eventuallyUntil is eventually that gives up early once stop is closed.
+func eventuallyUntil(cond func() bool, stop <-chan struct{}) bool {
+	deadline := time.NewTimer(hangLimit)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			return cond()
+		case <-stop:
+			return cond()
+		case <-tick.C:
+		}
+	}
+	return true
+}
 
 // needAudit skips a test that needs netlink audit (AUDIT_GET) when this
 // machine does not allow it, saying why.
@@ -80,6 +106,7 @@ type plugin struct {
 	stdout *lines
 	stderr *lines
 	done   chan error
+	exited chan struct{} // closed when the process has ended
 }
 
 // lines collects a stream's lines and lets a test wait for one.
@@ -135,6 +162,18 @@ func (l *lines) wait(t *testing.T, substr string) string {
 	}
 }
 
+// waitEOF waits until the stream has ended and every line is collected.
+func (l *lines) waitEOF(t *testing.T) {
+	t.Helper()
+	if !eventually(func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.eof
+	}) {
+		t.Fatalf("stream not ended after %v", hangLimit)
+	}
+}
+
 func (l *lines) text() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -166,12 +205,14 @@ func startArgv(t *testing.T, argv []string) *plugin {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &plugin{t: t, cmd: cmd, stdin: stdin, stdout: newLines(stdout), stderr: newLines(stderr), done: make(chan error, 1)}
+	p := &plugin{t: t, cmd: cmd, stdin: stdin, stdout: newLines(stdout), stderr: newLines(stderr),
+		done: make(chan error, 1), exited: make(chan struct{})}
 	go func() {
 		err := cmd.Wait()
 		stdoutW.Close() // the collectors see EOF after the last line
 		stderrW.Close()
 		p.done <- err
+		close(p.exited)
 	}()
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
@@ -182,11 +223,20 @@ func startArgv(t *testing.T, argv []string) *plugin {
 	return p
 }
 
-// exit waits for the plugin to end and returns its exit error.
+// eventually polls cond until it holds, for at most hangLimit, and reports
+// whether it held; it gives up early if the plugin has ended.
+func (p *plugin) eventually(cond func() bool) bool {
+	return eventuallyUntil(cond, p.exited)
+}
+
+// exit waits for the plugin to end and returns its exit error. Every line
+// it wrote has then been collected.
 func (p *plugin) exit() error {
 	p.t.Helper()
 	select {
 	case err := <-p.done:
+		p.stdout.waitEOF(p.t)
+		p.stderr.waitEOF(p.t)
 		return err
 	case <-time.After(hangLimit):
 		p.t.Fatalf("plugin did not exit; stderr:\n%s", p.stderr.text())
