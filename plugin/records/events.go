@@ -109,16 +109,23 @@ type stampKey struct{ a, b, c uint64 }
 // of seconds and a serial of up to 9 digits takes three loads, a bit trick
 // to find the ')' and a mask, and no loop; anything else takes keyFolded.
 func keyAt(b []byte) (k stampKey, end int, ok bool) {
-	if len(b) < 24 {
-		return keyFolded(b)
+	w := b
+	if len(w) < 24 {
+		// A short record (EOE: the stamp and "): "): the words are read
+		// past its end, within the read buffer; a ')' found there is not
+		// the stamp's, and takes keyFolded.
+		if cap(w) < 24 {
+			return keyFolded(b)
+		}
+		w = w[:24]
 	}
-	k.a = binary.LittleEndian.Uint64(b)
-	k.b = binary.LittleEndian.Uint64(b[8:])
-	c := binary.LittleEndian.Uint64(b[16:])
+	k.a = binary.LittleEndian.Uint64(w)
+	k.b = binary.LittleEndian.Uint64(w[8:])
+	c := binary.LittleEndian.Uint64(w[16:])
 	// b[14] is the ':' after "1700000000.123", b[15] the serial's first
 	// digit, and its ')' is among b[16:24].
 	n := byteIn(c, ')')
-	if byte(k.b>>48) != ':' || n == 8 {
+	if byte(k.b>>48) != ':' || n == 8 || 16+n >= len(b) {
 		return keyFolded(b)
 	}
 	k.c = c & (1<<(8*n) - 1)
@@ -158,7 +165,7 @@ func byteIn(w uint64, c byte) int {
 // interleaved from two CPUs; a few keys cover that.
 type eventRing struct {
 	last stampKey
-	keys [8]stampKey
+	keys [4]stampKey
 	next int
 }
 

@@ -153,6 +153,21 @@ func TestSlotTables(t *testing.T) {
 	}
 }
 
+// TestKeyAtShortRecord: a record shorter than three words is read past its
+// end, within the buffer, and gets the key it would get alone, whatever
+// follows it there.
+func TestKeyAtShortRecord(t *testing.T) {
+	for _, after := range []string{"", "x)yyyyyy", "))))))))", "type=SYSCALL msg=audit(1700000000.123:11): "} {
+		buf := []byte("1700000000.123:10): \n" + after)
+		b := buf[:len("1700000000.123:10): \n")]
+		k1, e1, ok1 := keyAt(b)
+		k2, e2, ok2 := keyFolded(b)
+		if k1 != k2 || e1 != e2 || !ok1 || !ok2 {
+			t.Errorf("followed by %q: keyAt %+v %d %v, keyFolded %+v %d %v", after, k1, e1, ok1, k2, e2, ok2)
+		}
+	}
+}
+
 // FuzzKeyAt checks keyAt's three-word path against keyFolded: the same
 // stamp gets the same key whichever way it is read.
 func FuzzKeyAt(f *testing.F) {
