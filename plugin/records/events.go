@@ -109,16 +109,13 @@ type stampKey struct{ a, b, c uint64 }
 // of seconds and a serial of up to 9 digits takes three loads, a bit trick
 // to find the ')' and a mask, and no loop; anything else takes keyFolded.
 func keyAt(b []byte) (k stampKey, end int, ok bool) {
-	w := b
-	if len(w) < 24 {
-		// A short record (EOE: the stamp and "): "): the words are read
-		// past its end, within the read buffer; a ')' found there is not
-		// the stamp's, and takes keyFolded.
-		if cap(w) < 24 {
-			return keyFolded(b)
-		}
-		w = w[:24]
+	// A short record (EOE: the stamp and "): ") is read past its end,
+	// within the read buffer; a ')' found there is not the stamp's, and
+	// takes keyFolded.
+	if cap(b) < 24 {
+		return keyFolded(b)
 	}
+	w := b[:24]
 	k.a = binary.LittleEndian.Uint64(w)
 	k.b = binary.LittleEndian.Uint64(w[8:])
 	c := binary.LittleEndian.Uint64(w[16:])
@@ -159,30 +156,31 @@ func byteIn(w uint64, c byte) int {
 	return bits.TrailingZeros64((v-ones)&^v&highs) >> 3
 }
 
-// eventRing remembers the keys of the last events seen, so that a record
-// starts a new event only if its stamp is not among them. Records of one
+// eventRing remembers the keys of the last two events seen, so that a
+// record starts a new event only if its stamp is neither. Records of one
 // event come together, except when the kernel queues two events' records
-// interleaved from two CPUs; a few keys cover that.
+// interleaved from two CPUs.
 type eventRing struct {
-	last stampKey
-	keys [4]stampKey
-	next int
+	last, prev stampKey
 }
 
 // isNew reports whether k starts an event, and remembers it.
 func (r *eventRing) isNew(k stampKey) bool {
-	if k == r.last {
+	switch {
+	case k.same(r.last):
+		return false
+	case k.same(r.prev):
+		r.prev, r.last = r.last, k
 		return false
 	}
-	r.last = k
-	for _, s := range r.keys {
-		if s == k {
-			return false
-		}
-	}
-	r.keys[r.next] = k
-	r.next = (r.next + 1) % len(r.keys)
+	r.prev, r.last = r.last, k
 	return true
+}
+
+// same is k == o, written out: the compiler compares a struct of three
+// words with a call to memequal.
+func (k stampKey) same(o stampKey) bool {
+	return k.a == o.a && k.b == o.b && k.c == o.c
 }
 
 // work is the out of line part of counting a record: a system call's
@@ -233,14 +231,16 @@ func (c *Counts) work(line []byte, w uint8, fields int, newEvent bool, resets ch
 // hex digits, the syscall number a few decimal ones, so success= is found
 // by skipping them rather than by a search through the record.
 func syscallFailed(f []byte) bool {
+	// Compares of up to 8 bytes are single loads; 9 would call memequal.
 	const arch = "arch=c000003e syscall="
-	if len(f) > len(arch)+4 && hasPrefix(f, "arch=") && string(f[len("arch=")+8:len(arch)]) == " syscall=" {
+	if len(f) > len(arch)+len(" success=no") && hasPrefix(f, "arch=") &&
+		string(f[len("arch=")+8:len(arch)-1]) == " syscall" && f[len(arch)-1] == '=' {
 		i := len(arch)
-		for i < len(f) && i < len(arch)+4 && f[i] >= '0' && f[i] <= '9' {
+		for i < len(arch)+4 && f[i] >= '0' && f[i] <= '9' {
 			i++
 		}
-		if rest := f[i:]; hasPrefix(rest, " success=") {
-			return hasPrefix(rest[len(" success="):], "no")
+		if rest := f[i:]; len(rest) > len(" success=no") && string(rest[:8]) == " success" && rest[8] == '=' {
+			return rest[9] == 'n' && rest[10] == 'o'
 		}
 	}
 	i := bytes.Index(f[:min(len(f), 96)], []byte(" success="))
@@ -263,13 +263,16 @@ func result(line []byte) int {
 		line = line[:i]
 	}
 	tail := line[max(len(line)-resultTail, 0):]
-	i := bytes.LastIndex(tail, []byte("res="))
+	i := lastRes(tail)
 	if i < 0 || i > 0 && tail[i-1] != ' ' && tail[i-1] != '\'' {
 		return resultNone
 	}
 	v := tail[i+len("res="):]
-	if j := bytes.IndexAny(v, " '\n\r"); j >= 0 {
-		v = v[:j]
+	for j, c := range v {
+		if c == ' ' || c == '\'' || c == '\n' || c == '\r' {
+			v = v[:j]
+			break
+		}
 	}
 	switch string(v) {
 	case "success", "yes", "1":
@@ -278,6 +281,18 @@ func result(line []byte) int {
 		return resultFailed
 	}
 	return resultNone
+}
+
+// lastRes is bytes.LastIndex(b, "res="), as a plain backward scan: res=
+// is near the end of the records searched, where LastIndex's Rabin-Karp
+// hashes the whole slice first.
+func lastRes(b []byte) int {
+	for i := len(b) - len("res="); i >= 0; i-- {
+		if b[i] == 'r' && string(b[i:i+4]) == "res=" {
+			return i
+		}
+	}
+	return -1
 }
 
 // resultTail is how far from its end a record's res= is looked for:

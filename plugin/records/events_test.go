@@ -140,6 +140,14 @@ func TestKeyAt(t *testing.T) {
 	}
 }
 
+func TestLastRes(t *testing.T) {
+	for _, s := range []string{"", "res=", "xres=1 res=success'", "res=0 and more", "re", "rrres=", "res=res="} {
+		if got, want := lastRes([]byte(s)), strings.LastIndex(s, "res="); got != want {
+			t.Errorf("lastRes(%q) = %d, want %d", s, got, want)
+		}
+	}
+}
+
 // TestSlotTables: every type the event counters name exists, so that a
 // rename cannot silently stop a counter.
 func TestSlotTables(t *testing.T) {
