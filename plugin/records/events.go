@@ -32,7 +32,13 @@ type Events struct {
 // What the reader does with a record of a type beyond counting it: the
 // values of slotWork.
 const (
-	workNone    = iota
+	// workFollow: a record that only ever follows the SYSCALL record of
+	// its event (PATH, CWD, EXECVE, PROCTITLE, EOE and the other records
+	// the kernel writes at a system call's exit): it never starts an
+	// event, so its stamp is not even read. Most records are of these
+	// types.
+	workFollow  = iota
+	workNone    // may start an event; nothing more
 	workReset   // CONFIG_CHANGE: maybe a backlog reset; it has res= too
 	workSyscall // SYSCALL: success=
 	workResult  // a user space record with res=
@@ -60,9 +66,16 @@ func newSlotTables() (work, class [len(Types)]uint8) {
 	} {
 		results[t] = true
 	}
+	follows := map[string]bool{
+		"PATH": true, "CWD": true, "EXECVE": true, "PROCTITLE": true, "EOE": true,
+		"SOCKADDR": true, "FD_PAIR": true, "MMAP": true, "OBJ_PID": true,
+	}
 	for i, t := range Types {
 		class[i] = numEvents
+		work[i] = workNone
 		switch {
+		case follows[t]:
+			work[i] = workFollow
 		case i == 0:
 			work[i] = workOther
 		case t == "CONFIG_CHANGE":

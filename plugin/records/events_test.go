@@ -156,6 +156,11 @@ func TestSlotTables(t *testing.T) {
 			t.Errorf("%s is not in Types", typ)
 		}
 	}
+	for _, typ := range []string{"PATH", "EOE", "PROCTITLE"} {
+		if slotWork[typeIndex[typ]] != workFollow {
+			t.Errorf("%s is not a record that only follows its SYSCALL", typ)
+		}
+	}
 	if slotWork[typeIndex["ANOM_ABEND"]] != workNone || slotClass[typeIndex["ANOM_ABEND"]] != numEvents {
 		t.Errorf("ANOM_ABEND, a kernel anomaly, is counted as a user space one")
 	}

@@ -54,22 +54,25 @@ func Read(r io.Reader, c *Counts, resets chan<- Reset) error {
 		}
 		// The work per line is written here rather than in a function
 		// of its own, which the compiler would not inline: the type's
-		// slot, a new event when the serial is new, and, out of line,
+		// slot, a new event when the stamp is new, and, out of line,
 		// the little more a few types need (slotWork). line aliases the
 		// read buffer and is valid until the next read.
 		i, stamp, ok := slotOf(line)
-		if ok {
-			// The event's key, keyAt's way, written out here: most
-			// records belong to the event of the record before them,
-			// and cost three loads and three compares.
+		if !ok {
+			i = slotMalformed
+		} else if w := slotWork[i]; w != workFollow {
+			// A record that may start an event: its event's key, keyAt's
+			// way, written out here. Most such records belong to the
+			// event of the record before them, and cost three loads and
+			// three compares.
 			b := line[stamp:]
 			var key stampKey
 			end := -1
 			if cap(b) >= 24 {
-				w := b[:24]
-				key.a = binary.LittleEndian.Uint64(w)
-				key.b = binary.LittleEndian.Uint64(w[8:])
-				c := binary.LittleEndian.Uint64(w[16:])
+				words := b[:24]
+				key.a = binary.LittleEndian.Uint64(words)
+				key.b = binary.LittleEndian.Uint64(words[8:])
+				c := binary.LittleEndian.Uint64(words[16:])
 				if n := byteIn(c, ')'); byte(key.b>>48) == ':' && n < 8 && 16+n < len(b) {
 					key.c = c & (1<<(8*n) - 1)
 					end = 16 + n
@@ -83,11 +86,9 @@ func Read(r io.Reader, c *Counts, resets chan<- Reset) error {
 				c.unpublishedEvents[evTotal]++
 				c.unpublishedEvents[slotClass[i]]++
 			}
-			if w := slotWork[i]; w != workNone {
+			if w != workNone {
 				c.work(line, w, stamp+end+len("): "), newEvent, resets)
 			}
-		} else {
-			i = slotMalformed
 		}
 		c.unpublished[i]++
 		if err != nil {
