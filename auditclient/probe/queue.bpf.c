@@ -1,0 +1,183 @@
+//go:build ignore
+
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * queue.bpf.c: the in-kernel half of package probe. It watches the depth of
+ * the kernel's audit queue (kernel/audit.c's static audit_queue) the way
+ * the backlog_max_depth patch does, plus what the patch cannot see.
+ *
+ * Every audit record enters audit_queue through
+ * skb_queue_tail(&audit_queue, skb); kauditd moves records it cannot
+ * deliver to audit_retry_queue and audit_hold_queue through the same
+ * function. skb_queue_tail is exported, in BTF and not inlined into
+ * kernel/audit.c, whereas audit_log_end's shape and symbol names change
+ * between kernels (on Debian's 7.2 it is a wrapper around a clone without
+ * BTF). So an fexit on skb_queue_tail, filtered on the three queues'
+ * addresses, sees every enqueue; it reads list->qlen right after the
+ * record went in, where the patch reads skb_queue_len(&audit_queue).
+ *
+ * All figures live in one BPF_F_MMAPABLE array element that userspace maps:
+ * it reads and zeroes each word with one atomic exchange (no syscall), so
+ * an update racing a reset lands before or after it and is never lost.
+ */
+#include "queue.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#define HIST_BUCKETS 32
+#define CAS_TRIES 64
+
+/* Causes of audit_log_lost(), from its message argument. */
+enum lost_cause {
+	LOST_RATE_LIMIT,     /* "rate limit exceeded" */
+	LOST_BACKLOG_LIMIT,  /* "backlog limit exceeded" */
+	LOST_NO_MEMORY,      /* "out of memory in ..." */
+	LOST_RETRY_OVERFLOW, /* "kauditd retry queue overflow" */
+	LOST_HOLD_OVERFLOW,  /* "kauditd hold queue overflow" */
+	LOST_OTHER,
+	LOST_CAUSES,
+};
+
+/*
+ * The shared state. The addresses are written by userspace before the
+ * programs are attached (or, for audit_queue, by on_send_queue); every
+ * other field is an interval figure that ReadAndReset swaps to 0.
+ */
+struct state {
+	__u64 queue;       /* &audit_queue; 0 until known */
+	__u64 retry_queue; /* &audit_retry_queue; 0 if unknown */
+	__u64 hold_queue;  /* &audit_hold_queue; 0 if unknown */
+	__u32 max_depth;   /* highest audit_queue qlen after an enqueue */
+	__u32 retry_max;   /* highest audit_retry_queue qlen after an enqueue */
+	__u32 hold_max;    /* highest audit_hold_queue qlen after an enqueue */
+	__u32 pad;
+	__u64 enqueued;  /* records put on audit_queue */
+	__u64 depth_sum; /* sum of the qlen each of them found */
+	__u64 hist[HIST_BUCKETS]; /* hist[k]: enqueues with 2^k <= qlen < 2^(k+1); k=0 also qlen 0 */
+	__u64 lost[LOST_CAUSES];  /* audit_log_lost() calls by cause */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct state);
+	__uint(max_entries, 1);
+} shared SEC(".maps");
+
+static __always_inline struct state *get_state(void)
+{
+	__u32 key = 0;
+
+	return bpf_map_lookup_elem(&shared, &key);
+}
+
+/* raise_max sets *p to v if v is higher, with a bounded compare-and-swap. */
+static __always_inline void raise_max(__u32 *p, __u32 v)
+{
+	for (int i = 0; i < CAS_TRIES; i++) {
+		__u32 cur = *(volatile __u32 *)p;
+
+		if (v <= cur)
+			return;
+		if (__sync_val_compare_and_swap(p, cur, v) == cur)
+			return;
+	}
+}
+
+/* ilog2 returns floor(log2(v)) for v > 0, and 0 for v == 0. */
+static __always_inline __u32 ilog2(__u32 v)
+{
+	__u32 r, shift;
+
+	r = (v > 0xFFFF) << 4;
+	v >>= r;
+	shift = (v > 0xFF) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xF) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0x3) << 1;
+	v >>= shift;
+	r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+/* void skb_queue_tail(struct sk_buff_head *list, struct sk_buff *newsk) */
+SEC("fexit/skb_queue_tail")
+int on_queue_tail(__u64 *ctx)
+{
+	struct sk_buff_head *list = (struct sk_buff_head *)ctx[0];
+	__u64 addr = (__u64)list;
+	struct state *s;
+	__u32 qlen;
+
+	s = get_state();
+	if (!s)
+		return 0;
+	if (addr == s->queue) {
+		qlen = list->qlen;
+		raise_max(&s->max_depth, qlen);
+		__sync_fetch_and_add(&s->enqueued, 1);
+		__sync_fetch_and_add(&s->depth_sum, qlen);
+		__sync_fetch_and_add(&s->hist[ilog2(qlen) & (HIST_BUCKETS - 1)], 1);
+	} else if (addr == s->retry_queue) {
+		raise_max(&s->retry_max, list->qlen);
+	} else if (addr == s->hold_queue) {
+		raise_max(&s->hold_max, list->qlen);
+	}
+	return 0;
+}
+
+/* void audit_log_lost(const char *message) */
+SEC("fentry/audit_log_lost")
+int on_log_lost(__u64 *ctx)
+{
+	const char *msg = (const char *)ctx[0];
+	char buf[16] = {};
+	__u32 cause = LOST_OTHER;
+	struct state *s;
+
+	s = get_state();
+	if (!s)
+		return 0;
+	bpf_probe_read_kernel_str(buf, sizeof(buf), msg);
+	if (buf[0] == 'r' && buf[1] == 'a' && buf[2] == 't' && buf[3] == 'e')
+		cause = LOST_RATE_LIMIT;
+	else if (buf[0] == 'b' && buf[1] == 'a' && buf[2] == 'c' && buf[3] == 'k')
+		cause = LOST_BACKLOG_LIMIT;
+	else if (buf[0] == 'o' && buf[1] == 'u' && buf[2] == 't' && buf[3] == ' ')
+		cause = LOST_NO_MEMORY;
+	else if (buf[0] == 'k' && buf[7] == ' ' && buf[8] == 'r')
+		cause = LOST_RETRY_OVERFLOW;
+	else if (buf[0] == 'k' && buf[7] == ' ' && buf[8] == 'h')
+		cause = LOST_HOLD_OVERFLOW;
+	__sync_fetch_and_add(&s->lost[cause], 1);
+	return 0;
+}
+
+/*
+ * Where /proc/kallsyms does not give audit_queue's address: kauditd passes
+ * it as the queue of kauditd_send_queue's call with retry_limit == 1 (the
+ * hold and retry queues get UNICAST_RETRIES, 5).
+ *
+ * static int kauditd_send_queue(struct sock *sk, u32 portid,
+ *                               struct sk_buff_head *queue,
+ *                               unsigned int retry_limit, ...)
+ */
+SEC("fentry/kauditd_send_queue")
+int on_send_queue(__u64 *ctx)
+{
+	struct state *s;
+
+	if ((__u32)ctx[3] != 1)
+		return 0;
+	s = get_state();
+	if (!s)
+		return 0;
+	if (!s->queue)
+		__sync_val_compare_and_swap(&s->queue, 0, ctx[2]);
+	return 0;
+}
