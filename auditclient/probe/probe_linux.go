@@ -61,12 +61,15 @@ func Open(logger *slog.Logger) (*Probe, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	report, addrs, err := inspect(system{fsys: os.DirFS("/"), functions: kernelFunctions})
+	// One parse of the kernel's BTF (megabytes) serves the check and every
+	// program loaded.
+	cache := btf.NewCache()
+	report, addrs, err := inspect(system{fsys: os.DirFS("/"), functions: cachedFunctions(cache)})
 	if err != nil {
 		return nil, err
 	}
 	p := &Probe{info: Info{Kernel: report.Kernel, Address: report.Address, RetryHold: report.RetryHold, LostByCause: report.LostByCause}}
-	if err := p.load(addrs); err != nil {
+	if err := p.load(addrs, cache); err != nil {
 		p.Close()
 		return nil, err
 	}
@@ -75,12 +78,12 @@ func Open(logger *slog.Logger) (*Probe, error) {
 	return p, nil
 }
 
-func (p *Probe) load(addrs kernelAddresses) error {
+func (p *Probe) load(addrs kernelAddresses, cache *btf.Cache) error {
 	spec, err := loadQueue()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrLoad, err)
 	}
-	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+	if err := spec.LoadAndAssign(&p.objs, &ebpf.CollectionOptions{Cache: cache}); err != nil {
 		return classifyLoad("load "+fnQueueTail+" program", err)
 	}
 	size := int(p.objs.Shared.ValueSize())
@@ -98,7 +101,7 @@ func (p *Probe) load(addrs kernelAddresses) error {
 	atomic.StoreUint64(&p.st.Queue, addrs.queue)
 
 	if addrs.queue == 0 {
-		prog, err := loadProgram(spec, "on_send_queue", p.objs.Shared)
+		prog, err := loadProgram(spec, "on_send_queue", p.objs.Shared, cache)
 		if err != nil {
 			return classifyLoad("load "+fnSendQueue+" program", err)
 		}
@@ -109,7 +112,7 @@ func (p *Probe) load(addrs kernelAddresses) error {
 		}
 	}
 	if p.info.LostByCause {
-		prog, err := loadProgram(spec, "on_log_lost", p.objs.Shared)
+		prog, err := loadProgram(spec, "on_log_lost", p.objs.Shared, cache)
 		if err == nil {
 			err = p.attach(prog, fnLogLost)
 			prog.Close()
@@ -123,7 +126,7 @@ func (p *Probe) load(addrs kernelAddresses) error {
 }
 
 // loadProgram loads one more program of spec that shares the map m.
-func loadProgram(spec *ebpf.CollectionSpec, name string, m *ebpf.Map) (*ebpf.Program, error) {
+func loadProgram(spec *ebpf.CollectionSpec, name string, m *ebpf.Map, cache *btf.Cache) (*ebpf.Program, error) {
 	var objs struct {
 		Prog *ebpf.Program `ebpf:"prog"`
 	}
@@ -132,7 +135,7 @@ func loadProgram(spec *ebpf.CollectionSpec, name string, m *ebpf.Map) (*ebpf.Pro
 	if s.Programs["prog"] == nil {
 		return nil, fmt.Errorf("no program %s in queue_bpfel.o", name)
 	}
-	if err := s.LoadAndAssign(&objs, &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{"shared": m}}); err != nil {
+	if err := s.LoadAndAssign(&objs, &ebpf.CollectionOptions{Cache: cache, MapReplacements: map[string]*ebpf.Map{"shared": m}}); err != nil {
 		return nil, err
 	}
 	return objs.Prog, nil
@@ -225,16 +228,23 @@ func (p *Probe) Close() error {
 // kernelFunctions reports which of names are functions in the running
 // kernel's BTF (a read of /sys/kernel/btf/vmlinux; nothing is loaded).
 func kernelFunctions(names ...string) (map[string]bool, error) {
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		return nil, fmt.Errorf("read kernel BTF: %w", err)
+	return cachedFunctions(btf.NewCache())(names...)
+}
+
+// cachedFunctions is kernelFunctions reading the kernel's BTF through cache.
+func cachedFunctions(cache *btf.Cache) func(names ...string) (map[string]bool, error) {
+	return func(names ...string) (map[string]bool, error) {
+		spec, err := cache.Kernel()
+		if err != nil {
+			return nil, fmt.Errorf("read kernel BTF: %w", err)
+		}
+		found := make(map[string]bool, len(names))
+		for _, n := range names {
+			var fn *btf.Func
+			found[n] = spec.TypeByName(n, &fn) == nil
+		}
+		return found, nil
 	}
-	found := make(map[string]bool, len(names))
-	for _, n := range names {
-		var fn *btf.Func
-		found[n] = spec.TypeByName(n, &fn) == nil
-	}
-	return found, nil
 }
 
 // classifyLoad maps an error from loading or attaching the BPF objects to

@@ -112,7 +112,7 @@ int on_queue_tail(__u64 *ctx)
 	struct sk_buff_head *list = (struct sk_buff_head *)ctx[0];
 	__u64 addr = (__u64)list;
 	struct state *s;
-	__u32 qlen;
+	__u32 qlen, b;
 
 	s = get_state();
 	if (!s)
@@ -122,7 +122,12 @@ int on_queue_tail(__u64 *ctx)
 		raise_max(&s->max_depth, qlen);
 		__sync_fetch_and_add(&s->enqueued, 1);
 		__sync_fetch_and_add(&s->depth_sum, qlen);
-		__sync_fetch_and_add(&s->hist[ilog2(qlen) & (HIST_BUCKETS - 1)], 1);
+		b = ilog2(qlen);
+		/* clang knows b < 32 and drops a plain mask, but older
+		 * verifiers (6.1) cannot bound the shifts and ORs of ilog2: hide
+		 * b from clang, then mask it where the verifier sees it. */
+		asm volatile("" : "+r"(b));
+		__sync_fetch_and_add(&s->hist[b & (HIST_BUCKETS - 1)], 1);
 	} else if (addr == s->retry_queue) {
 		raise_max(&s->retry_max, list->qlen);
 	} else if (addr == s->hold_queue) {
