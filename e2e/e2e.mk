@@ -42,3 +42,20 @@ e2e-initramfs-noplugin: e2e-tools
 
 e2e-clean:
 	rm -rf $(E2E_BUILD)
+
+# The eBPF probe (issue 12, e2e/probe_test.go). Debian's own kernels, as
+# shipped, for the stock-kernel scenarios; cached under $(E2E_CACHE).
+.PHONY: e2e-debian-kernels e2e-probe e2e-probe-bench
+
+e2e-debian-kernels:
+	AUDISP_E2E_CACHE=$(E2E_CACHE) e2e/scripts/debian-kernels.sh $(E2E_BUILD)
+
+# The probe's scenarios alone: against the patch, on Debian's kernels.
+e2e-probe: e2e-kernels e2e-debian-kernels e2e-initramfs-noplugin
+	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run 'TestProbe' ./e2e
+
+# The probe's overhead in the guest (BENCHMARKS.md); not part of make e2e.
+# Pass audit-probe flags comma-separated, e.g. E2E_BENCH_FLAGS=-rounds=12,-dur=2s.
+E2E_BENCH_FLAGS ?=
+e2e-probe-bench: e2e-kernels e2e-debian-kernels e2e-initramfs-noplugin
+	$(E2E_ENV) AUDISP_E2E_BENCH=1 AUDISP_E2E_BENCH_FLAGS='$(E2E_BENCH_FLAGS)' $(GO) test -count=1 -v -timeout 60m -run 'TestProbeBench' ./e2e
