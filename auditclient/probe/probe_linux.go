@@ -8,9 +8,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -169,12 +171,13 @@ func (p *Probe) Watching() bool {
 
 // ReadAndReset returns the figures of the interval since the last call
 // (or Open) and starts the next one at zero, like the backlog_max_depth
-// patch's AUDIT_SET reset. Each figure is taken and zeroed by one atomic
-// exchange on memory shared with the kernel, so an enqueue racing the
-// reset counts in one interval or the next, never in none; one that races
-// it may count in this interval's MaxDepth and the next one's Enqueued, or
-// the reverse. It makes no system call and needs no privilege; it fails
-// only after Close.
+// patch's AUDIT_SET reset. It flips the probe to its other slot of
+// figures with one atomic add on memory shared with the kernel, waits for
+// programs still updating the old slot (they run for nanoseconds), then
+// reads and zeroes it. So every enqueue counts in exactly one interval,
+// and all figures of a Snapshot cover the same enqueues. It makes no
+// system call unless it has to wait, and needs no privilege; it fails only
+// after Close.
 func (p *Probe) ReadAndReset() (Snapshot, error) {
 	if p.st == nil {
 		return Snapshot{}, errors.New("read eBPF probe: closed")
@@ -182,19 +185,41 @@ func (p *Probe) ReadAndReset() (Snapshot, error) {
 	return takeSnapshot(p.st), nil
 }
 
-// takeSnapshot swaps every interval figure of st with zero.
+// flipWait bounds how long takeSnapshot waits for a program still in the
+// old slot (one preempted mid-update on a preemptible kernel). Past it, the
+// slot is read anyway: the late update then lands in the zeroed slot and
+// counts in the interval after next, late but not lost.
+const flipWait = 10 * time.Millisecond
+
+// takeSnapshot flips st's slots and swaps every figure of the old one
+// with zero (swaps, not stores, for the case flipWait ran out).
 func takeSnapshot(st *queueState) Snapshot {
-	var s Snapshot
-	s.MaxDepth = atomic.SwapUint32(&st.MaxDepth, 0)
-	s.RetryMaxDepth = atomic.SwapUint32(&st.RetryMax, 0)
-	s.HoldMaxDepth = atomic.SwapUint32(&st.HoldMax, 0)
-	s.Enqueued = atomic.SwapUint64(&st.Enqueued, 0)
-	s.DepthSum = atomic.SwapUint64(&st.DepthSum, 0)
-	for k := range st.Hist {
-		s.Histogram[k] = atomic.SwapUint64(&st.Hist[k], 0)
+	old := (atomic.AddUint32(&st.Epoch, 1) - 1) & 1
+	var deadline time.Time
+	for i := 0; atomic.LoadUint64(&st.Inflight[old]) != 0; i++ {
+		if i < 100 {
+			runtime.Gosched()
+			continue
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(flipWait)
+		} else if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Microsecond)
 	}
-	for c := range st.Lost {
-		s.Lost[c] = atomic.SwapUint64(&st.Lost[c], 0)
+	f := &st.Slot[old]
+	var s Snapshot
+	s.MaxDepth = atomic.SwapUint32(&f.MaxDepth, 0)
+	s.RetryMaxDepth = atomic.SwapUint32(&f.RetryMax, 0)
+	s.HoldMaxDepth = atomic.SwapUint32(&f.HoldMax, 0)
+	s.Enqueued = atomic.SwapUint64(&f.Enqueued, 0)
+	s.DepthSum = atomic.SwapUint64(&f.DepthSum, 0)
+	for k := range f.Hist {
+		s.Histogram[k] = atomic.SwapUint64(&f.Hist[k], 0)
+	}
+	for c := range f.Lost {
+		s.Lost[c] = atomic.SwapUint64(&f.Lost[c], 0)
 	}
 	return s
 }

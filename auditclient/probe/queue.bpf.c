@@ -16,9 +16,9 @@
  * addresses, sees every enqueue; it reads list->qlen right after the
  * record went in, where the patch reads skb_queue_len(&audit_queue).
  *
- * All figures live in one BPF_F_MMAPABLE array element that userspace maps:
- * it reads and zeroes each word with one atomic exchange (no syscall), so
- * an update racing a reset lands before or after it and is never lost.
+ * All figures live in one BPF_F_MMAPABLE array element that userspace maps
+ * and reads without a system call, in two slots (see struct state), so
+ * that a reset neither loses an update nor splits one between intervals.
  */
 #include "queue.h"
 
@@ -38,23 +38,39 @@ enum lost_cause {
 	LOST_CAUSES,
 };
 
-/*
- * The shared state. The addresses are written by userspace before the
- * programs are attached (or, for audit_queue, by on_send_queue); every
- * other field is an interval figure that ReadAndReset swaps to 0.
- */
-struct state {
-	__u64 queue;       /* &audit_queue; 0 until known */
-	__u64 retry_queue; /* &audit_retry_queue; 0 if unknown */
-	__u64 hold_queue;  /* &audit_hold_queue; 0 if unknown */
-	__u32 max_depth;   /* highest audit_queue qlen after an enqueue */
-	__u32 retry_max;   /* highest audit_retry_queue qlen after an enqueue */
-	__u32 hold_max;    /* highest audit_hold_queue qlen after an enqueue */
+/* One interval's figures. */
+struct figures {
+	__u32 max_depth; /* highest audit_queue qlen after an enqueue */
+	__u32 retry_max; /* highest audit_retry_queue qlen after an enqueue */
+	__u32 hold_max;  /* highest audit_hold_queue qlen after an enqueue */
 	__u32 pad;
 	__u64 enqueued;  /* records put on audit_queue */
 	__u64 depth_sum; /* sum of the qlen each of them found */
 	__u64 hist[HIST_BUCKETS]; /* hist[k]: enqueues with 2^k <= qlen < 2^(k+1); k=0 also qlen 0 */
 	__u64 lost[LOST_CAUSES];  /* audit_log_lost() calls by cause */
+};
+
+/*
+ * The shared state. The addresses are written by userspace before the
+ * programs are attached (or, for audit_queue, by on_send_queue).
+ *
+ * The figures are double-buffered so that one interval's are consistent
+ * with each other (every figure covers the same enqueues): programs update
+ * slot[epoch & 1]; ReadAndReset adds 1 to epoch, waits until inflight[old]
+ * is 0, then reads and zeroes slot[old]. A program announces itself in
+ * inflight[e] before it touches slot[e] and checks that epoch still
+ * selects e afterwards; if not, it withdraws and uses the new slot. So
+ * once the reader has seen inflight[old] at 0 after its flip, no program
+ * touches slot[old] again until the next flip.
+ */
+struct state {
+	__u64 queue;       /* &audit_queue; 0 until known */
+	__u64 retry_queue; /* &audit_retry_queue; 0 if unknown */
+	__u64 hold_queue;  /* &audit_hold_queue; 0 if unknown */
+	__u32 epoch;
+	__u32 pad;
+	__u64 inflight[2];
+	struct figures slot[2];
 };
 
 struct {
@@ -70,6 +86,40 @@ static __always_inline struct state *get_state(void)
 	__u32 key = 0;
 
 	return bpf_map_lookup_elem(&shared, &key);
+}
+
+/*
+ * enter returns the slot to update and counts the caller in its inflight;
+ * leave must follow. The atomic add's result is used so that it is the
+ * fully ordered fetch variant (on arm64 too): the epoch is read again only
+ * after the add is visible to the reader.
+ */
+static __always_inline struct figures *enter(struct state *s, __u32 *slot)
+{
+	__u32 e = 0;
+	__u64 old;
+
+	for (int i = 0; i < 4; i++) {
+		e = *(volatile __u32 *)&s->epoch & 1;
+		old = __sync_fetch_and_add(&s->inflight[e], 1);
+		asm volatile("" : : "r"(old));
+		if ((*(volatile __u32 *)&s->epoch & 1) == e)
+			break;
+		/* A flip came in between: withdraw and follow it. After four
+		 * flips in a row (never seen), stay: the update then counts in
+		 * a later interval, which is late but never lost. */
+		if (i < 3) {
+			old = __sync_fetch_and_add(&s->inflight[e], -1);
+			asm volatile("" : : "r"(old));
+		}
+	}
+	*slot = e;
+	return &s->slot[e];
+}
+
+static __always_inline void leave(struct state *s, __u32 slot)
+{
+	__sync_fetch_and_add(&s->inflight[slot & 1], -1);
 }
 
 /* raise_max sets *p to v if v is higher, with a bounded compare-and-swap. */
@@ -111,27 +161,36 @@ int on_queue_tail(__u64 *ctx)
 {
 	struct sk_buff_head *list = (struct sk_buff_head *)ctx[0];
 	__u64 addr = (__u64)list;
+	struct figures *f;
 	struct state *s;
-	__u32 qlen, b;
+	__u32 qlen, b, slot;
 
 	s = get_state();
 	if (!s)
 		return 0;
 	if (addr == s->queue) {
 		qlen = list->qlen;
-		raise_max(&s->max_depth, qlen);
-		__sync_fetch_and_add(&s->enqueued, 1);
-		__sync_fetch_and_add(&s->depth_sum, qlen);
+		f = enter(s, &slot);
+		raise_max(&f->max_depth, qlen);
+		__sync_fetch_and_add(&f->enqueued, 1);
+		__sync_fetch_and_add(&f->depth_sum, qlen);
 		b = ilog2(qlen);
 		/* clang knows b < 32 and drops a plain mask, but older
 		 * verifiers (6.1) cannot bound the shifts and ORs of ilog2: hide
 		 * b from clang, then mask it where the verifier sees it. */
 		asm volatile("" : "+r"(b));
-		__sync_fetch_and_add(&s->hist[b & (HIST_BUCKETS - 1)], 1);
+		__sync_fetch_and_add(&f->hist[b & (HIST_BUCKETS - 1)], 1);
+		leave(s, slot);
 	} else if (addr == s->retry_queue) {
-		raise_max(&s->retry_max, list->qlen);
+		qlen = list->qlen;
+		f = enter(s, &slot);
+		raise_max(&f->retry_max, qlen);
+		leave(s, slot);
 	} else if (addr == s->hold_queue) {
-		raise_max(&s->hold_max, list->qlen);
+		qlen = list->qlen;
+		f = enter(s, &slot);
+		raise_max(&f->hold_max, qlen);
+		leave(s, slot);
 	}
 	return 0;
 }
@@ -142,7 +201,8 @@ int on_log_lost(__u64 *ctx)
 {
 	const char *msg = (const char *)ctx[0];
 	char buf[16] = {};
-	__u32 cause = LOST_OTHER;
+	__u32 cause = LOST_OTHER, slot;
+	struct figures *f;
 	struct state *s;
 
 	s = get_state();
@@ -159,7 +219,9 @@ int on_log_lost(__u64 *ctx)
 		cause = LOST_RETRY_OVERFLOW;
 	else if (buf[0] == 'k' && buf[7] == ' ' && buf[8] == 'h')
 		cause = LOST_HOLD_OVERFLOW;
-	__sync_fetch_and_add(&s->lost[cause], 1);
+	f = enter(s, &slot);
+	__sync_fetch_and_add(&f->lost[cause], 1);
+	leave(s, slot);
 	return 0;
 }
 

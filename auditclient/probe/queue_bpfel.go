@@ -18,14 +18,20 @@ type queueState struct {
 	Queue      uint64
 	RetryQueue uint64
 	HoldQueue  uint64
-	MaxDepth   uint32
-	RetryMax   uint32
-	HoldMax    uint32
+	Epoch      uint32
 	Pad        uint32
-	Enqueued   uint64
-	DepthSum   uint64
-	Hist       [32]uint64
-	Lost       [6]uint64
+	Inflight   [2]uint64
+	Slot       [2]struct {
+		_        structs.HostLayout
+		MaxDepth uint32
+		RetryMax uint32
+		HoldMax  uint32
+		Pad      uint32
+		Enqueued uint64
+		DepthSum uint64
+		Hist     [32]uint64
+		Lost     [6]uint64
+	}
 }
 
 // Names of all BPF objects in the ELF.
