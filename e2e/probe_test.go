@@ -184,10 +184,12 @@ func TestProbeCompare(t *testing.T) {
 //
 //   - held: five bursts made while auditd is stopped, at real-time priority
 //     (audit-burst -rt: nothing leaves the queue until its own AUDIT_GET
-//     right after the last record). The probe's peak equals that backlog,
-//     is never below what AUDIT_GET read every 10 ms while the burst was
-//     held, the probe counted every record queued, and on the patched
-//     kernel its peak equals the kernel's mark.
+//     right after the last record, unless the tool had to wait). The
+//     probe's peak equals that backlog whenever the probe's counts show no
+//     record left the queue during the burst (then its histogram must be
+//     exactly 1, 2, 4, ... per bucket); it is never below what AUDIT_GET
+//     read every 10 ms while the burst was held; the probe counted every
+//     record queued; on the patched kernel its peak equals the kernel's.
 //   - poll: twenty random bursts with auditd running; a poller reads
 //     AUDIT_GET every 10 ms while the probe is read every 100 ms. No poll
 //     may see more than the probe's peak since the last record queued
@@ -227,25 +229,31 @@ func checkHeld(t *testing.T, b *boot, want int) {
 		if s.max < hi {
 			t.Errorf("burst %d of %d: probe max %d below an AUDIT_GET backlog %d (reads %v)", i, n, s.max, hi, reads)
 		}
-		// reads[0] is the backlog audit-burst -rt read right after its
-		// last record, before anything could leave the queue: exactly the
-		// depth the last record found, the highest of the burst.
+		// Enqueued == max: every record found the queue one deeper than
+		// the one before, so none left it during the burst (audit-burst
+		// -rt kept kauditd off the CPU). Then reads[0], the backlog
+		// audit-burst read right after its last record, is exactly the
+		// depth that record found: the peak. When the burst was
+		// interrupted (kauditd ran while the tool waited for memory, say:
+		// the probe's own counts show it), only the bound above holds.
+		staircase := s.enqueued == uint64(s.max)
+		if staircase {
+			checkStaircase(t, fmt.Sprintf("burst %d of %d", i, n), s)
+			if s.max != reads[0] {
+				t.Errorf("burst %d of %d: probe max %d, backlog right after the burst %d", i, n, s.max, reads[0])
+			}
+		}
 		if s.max == reads[0] {
 			firstEqual++
-		} else {
-			t.Errorf("burst %d of %d: probe max %d, backlog right after the burst %d", i, n, s.max, reads[0])
 		}
 		if s.enqueued < uint64(n) || s.enqueued > uint64(n)+quietPeak {
 			t.Errorf("burst %d of %d: %d records queued, want %d..%d", i, n, s.enqueued, n, n+quietPeak)
 		}
-		if s.enqueued == uint64(s.max) {
-			checkStaircase(t, fmt.Sprintf("burst %d of %d", i, n), s)
-		}
 		if e["patched"] == true && s.kernel != s.max {
 			t.Errorf("burst %d of %d: probe max %d, kernel backlog_max_depth %d", i, n, s.max, s.kernel)
 		}
-		t.Logf("burst %d of %d: probe max %d, AUDIT_GET first %d highest %d lowest %d over %d reads; retry queue max %d, hold %d; kernel %d",
-			i, n, s.max, reads[0], hi, slices.Min(reads), len(reads), s.retryMax, s.holdMax, s.kernel)
+		t.Logf("burst %d of %d: probe max %d (enqueued %d, uninterrupted %t), AUDIT_GET right after %d, highest %d, lowest %d over %d reads; retry queue max %d, hold %d; kernel %d",
+			i, n, s.max, s.enqueued, staircase, reads[0], hi, slices.Min(reads), len(reads), s.retryMax, s.holdMax, s.kernel)
 	}
 	t.Logf("probe max equal to the backlog right after the burst in %d/%d bursts", firstEqual, len(helds))
 }
