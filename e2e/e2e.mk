@@ -15,7 +15,7 @@ E2E_ENV      = AUDISP_E2E=1 AUDISP_E2E_BUILD=$(CURDIR)/$(E2E_BUILD) AUDISP_E2E_C
 
 .PHONY: e2e e2e-results e2e-smoke e2e-kernels e2e-tools e2e-initramfs e2e-initramfs-noplugin e2e-clean
 
-e2e: e2e-kernels e2e-initramfs e2e-initramfs-noplugin
+e2e: e2e-kernels e2e-debian-kernels e2e-initramfs e2e-initramfs-noplugin
 	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' ./e2e
 
 # Scenario 5 again, rewriting the table and plot that the READMEs show.

@@ -135,8 +135,8 @@ func TestProbeCompare(t *testing.T) {
 			race = append(race, s)
 		}
 	}
-	if len(quiet) != 30 || len(race) < 30 {
-		t.Fatalf("got %d quiet and %d racing intervals, want 30 and at least 30", len(quiet), len(race))
+	if len(quiet) != 20 || len(race) < 20 {
+		t.Fatalf("got %d quiet and %d racing intervals, want 20 and at least 20", len(quiet), len(race))
 	}
 	// Quiet: the pair is reset when nothing is being queued, so both ends
 	// of the probe's interval and the kernel's enclose the same records.

@@ -141,7 +141,7 @@ func (e *ebpfRun) compare() error {
 	if _, _, err := e.resetPair(); err != nil {
 		return err
 	}
-	for i := range 30 {
+	for i := range 20 {
 		for range 1 + e.rng.IntN(3) {
 			time.Sleep(time.Duration(e.rng.IntN(300)) * time.Millisecond)
 			if err := e.d.burst(200+e.rng.IntN(5800), fmt.Sprintf("q%d", i)); err != nil {
@@ -158,10 +158,10 @@ func (e *ebpfRun) compare() error {
 	}
 	// Race: a burst generator runs while the pair is reset every 20-200 ms.
 	done := make(chan error, 1)
-	// The goroutine's own generator; it ends after its 30 bursts.
+	// The goroutine's own generator; it ends after its 20 bursts.
 	rng := rand.New(rand.NewPCG(e.rng.Uint64(), 1))
 	go func() {
-		for i := range 30 {
+		for i := range 20 {
 			time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
 			if err := exec.Command("/bin/audit-burst", "-n", strconv.Itoa(200+rng.IntN(5800)), "-tag", fmt.Sprintf("r%d", i)).Run(); err != nil {
 				done <- err
