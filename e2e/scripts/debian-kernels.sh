@@ -10,7 +10,7 @@
 # touched. The image package is the unsigned twin of the one Debian's
 # linux-image-amd64 metapackage depends on; its vmlinuz (and config)
 # are kept under $CACHE/debian-kernels/SUITE/VERSION/ and the deb is
-# deleted. A run whose version is cached downloads only the package lists.
+# deleted. A suite fetched in the last seven days is not asked again.
 set -eu
 
 out=${1:?usage: debian-kernels.sh OUTDIR [SUITE...]}
@@ -21,12 +21,25 @@ base=$cache/debian-kernels
 mkdir -p "$out" "$base"
 
 for suite in $suites; do
+	# The image fetched last, reused without asking the archive for a week
+	# (the package lists alone are ~30 MB a suite); AUDISP_E2E_REFRESH=1
+	# asks anyway.
+	current=$base/$suite/current
+	if [ -z "${AUDISP_E2E_REFRESH:-}" ] && [ -f "$current/vmlinuz" ] &&
+		[ -n "$(find "$current/" -maxdepth 1 -name fetched -mtime -7)" ]; then
+		ln -sf "$(readlink -f "$current")/vmlinuz" "$out/debian-$suite.vmlinuz"
+		echo "debian-kernels.sh: $suite: cached $(basename "$(readlink -f "$current")")"
+		continue
+	fi
 	apt=$base/apt-$suite
 	mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
 	echo "deb http://deb.debian.org/debian $suite main" >"$apt/sources.list"
 	set -- -o Dir::Etc::sourcelist="$apt/sources.list" -o Dir::Etc::sourceparts=- \
 		-o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache" \
-		-o Dir::State::status=/dev/null -o APT::Sandbox::User=root -o Debug::NoLocking=1
+		-o Dir::State::status=/dev/null -o APT::Sandbox::User=root -o Debug::NoLocking=1 \
+		-o Acquire::Languages=none -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false \
+		-o Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false \
+		-o Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false
 	apt-get "$@" -q update >/dev/null
 	meta=$(apt-cache "$@" depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1)
 	[ -n "$meta" ] || { echo "debian-kernels.sh: $suite: linux-image-amd64 depends on no linux-image-*-amd64" >&2; exit 1; }
@@ -57,6 +70,8 @@ for suite in $suites; do
 		done
 		rm -rf "$tmp"
 	fi
+	touch "$dest/fetched"
+	ln -sfn "$dest" "$current"
 	ln -sf "$dest/vmlinuz" "$out/debian-$suite.vmlinuz"
 	echo "debian-kernels.sh: $suite: $pkg $version ($dest)"
 done
