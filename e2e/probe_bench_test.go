@@ -98,5 +98,25 @@ func benchTable(t *testing.T, b *boot) string {
 			median(a), slices.Min(a), slices.Max(a), median(c), slices.Min(c), slices.Max(c),
 			median(ratio), slices.Min(ratio), slices.Max(ratio), len(ratio))
 	}
+	sb.WriteString("\n| workload | fexit calls per op | program ns per call (BPF stats) | program share of ns/op without probe |\n| --- | --- | --- | --- |\n")
+	for _, w := range works {
+		var calls, ns []float64
+		for _, e := range b.all("bench-prog") {
+			if e.str("work") == w {
+				calls, ns = append(calls, e.num("calls_per_op")), append(ns, e.num("ns_per_call"))
+			}
+		}
+		var base []float64
+		for k, v := range off {
+			if k.work == w {
+				base = append(base, v)
+			}
+		}
+		if len(calls) == 0 || len(base) == 0 {
+			continue
+		}
+		fmt.Fprintf(&sb, "| %s | %.2f | %.0f (%.0f-%.0f) | %.2f %% |\n", w, median(calls), median(ns), slices.Min(ns), slices.Max(ns),
+			100*median(calls)*median(ns)/median(base))
+	}
 	return sb.String()
 }

@@ -25,6 +25,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/audisp-backlog/audisp-backlog/auditclient/probe"
@@ -82,6 +83,12 @@ func run(rounds int, dur time.Duration) error {
 				event("bench", map[string]any{"round": r, "probe": on, "work": w.name, "ns_op": ns, "ops": ops})
 			}
 			if p != nil {
+				// Then, untimed, what the program itself costs per call
+				// (the kernel's BPF run-time statistics, which add their
+				// own clock reads, so apart from the timed runs).
+				if err := progCost(r, works, dur/2); err != nil {
+					return err
+				}
 				s, _ := p.ReadAndReset()
 				event("bench-probe", map[string]any{"round": r, "enqueued": s.Enqueued, "max": s.MaxDepth})
 				if err := p.Close(); err != nil {
@@ -205,5 +212,62 @@ func drain(c *auditnl.Conn) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("audit backlog still %d after 10 s: is auditd running?", st.Backlog)
 		}
+	}
+}
+
+// progCost enables the kernel's BPF run-time statistics, runs each
+// workload for dur, and reports the calls of the probe's fexit program
+// per operation and its mean run time per call. The trampoline around
+// the program is not in these figures; the timed runs include it.
+func progCost(round int, works []workload, dur time.Duration) error {
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		return fmt.Errorf("enable BPF stats: %w", err)
+	}
+	defer stats.Close()
+	prog, err := findProgram("on_queue_tail")
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
+	for _, w := range works {
+		before, err := prog.Stats()
+		if err != nil {
+			return err
+		}
+		_, ops, err := measure(w, dur)
+		if err != nil {
+			return fmt.Errorf("%s: %w", w.name, err)
+		}
+		after, err := prog.Stats()
+		if err != nil {
+			return err
+		}
+		calls := after.RunCount - before.RunCount
+		ns := 0.0
+		if calls > 0 {
+			ns = float64(after.Runtime-before.Runtime) / float64(calls)
+		}
+		event("bench-prog", map[string]any{"round": round, "work": w.name, "calls_per_op": float64(calls) / float64(ops), "ns_per_call": ns})
+	}
+	return nil
+}
+
+// findProgram returns the loaded BPF program named name.
+func findProgram(name string) (*ebpf.Program, error) {
+	for id := ebpf.ProgramID(0); ; {
+		next, err := ebpf.ProgramGetNextID(id)
+		if err != nil {
+			return nil, fmt.Errorf("no BPF program %s loaded: %w", name, err)
+		}
+		id = next
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			continue
+		}
+		if info, err := p.Info(); err == nil && info.Name == name {
+			return p, nil
+		}
+		p.Close()
 	}
 }
