@@ -15,7 +15,7 @@ E2E_ENV      = AUDISP_E2E=1 AUDISP_E2E_BUILD=$(CURDIR)/$(E2E_BUILD) AUDISP_E2E_C
 
 .PHONY: e2e e2e-results e2e-smoke e2e-kernels e2e-tools e2e-initramfs e2e-initramfs-noplugin e2e-clean
 
-e2e: e2e-kernels e2e-initramfs e2e-initramfs-noplugin
+e2e: e2e-kernels e2e-debian-kernels e2e-initramfs e2e-initramfs-noplugin
 	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' ./e2e
 
 # Scenario 5 again, rewriting the table and plot that the READMEs show.
@@ -54,3 +54,20 @@ examples-check: build
 	@set -e; eval "$$(GO='$(GO)' e2e/scripts/prometheus.sh '$(E2E_CACHE)')"; \
 	AUDISP_PROMETHEUS="$$PROMETHEUS" AUDISP_PROMTOOL="$$PROMTOOL" AUDISP_PLUGIN='$(CURDIR)/$(BIN)' \
 		$(GO) test -count=1 -v -timeout 10m ./e2e/examples
+
+# The eBPF probe (issue 12, e2e/probe_test.go). Debian's own kernels, as
+# shipped, for the stock-kernel scenarios; cached under $(E2E_CACHE).
+.PHONY: e2e-debian-kernels e2e-probe e2e-probe-bench
+
+e2e-debian-kernels:
+	AUDISP_E2E_CACHE=$(E2E_CACHE) e2e/scripts/debian-kernels.sh $(E2E_BUILD)
+
+# The probe's scenarios alone: against the patch, on Debian's kernels.
+e2e-probe: e2e-kernels e2e-debian-kernels e2e-initramfs-noplugin
+	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run 'TestProbe' ./e2e
+
+# The probe's overhead in the guest (BENCHMARKS.md); not part of make e2e.
+# Pass audit-probe flags comma-separated, e.g. E2E_BENCH_FLAGS=-rounds=12,-dur=2s.
+E2E_BENCH_FLAGS ?=
+e2e-probe-bench: e2e-kernels e2e-debian-kernels e2e-initramfs-noplugin
+	$(E2E_ENV) AUDISP_E2E_BENCH=1 AUDISP_E2E_BENCH_FLAGS='$(E2E_BENCH_FLAGS)' $(GO) test -count=1 -v -timeout 60m -run 'TestProbeBench' ./e2e

@@ -129,6 +129,10 @@ func (d *driver) run(scenario, seed string) error {
 		n, _ := strconv.ParseUint(seed, 10, 64) // no seed: 0
 		return d.compare(n)
 	}
+	if strings.HasPrefix(scenario, "ebpf-") { // ebpf.go
+		n, _ := strconv.ParseUint(seed, 10, 64)
+		return d.ebpfScenario(scenario, n)
+	}
 	return fmt.Errorf("unknown scenario %q", scenario)
 }
 
