@@ -280,7 +280,11 @@ func (o *OTLP) fixFor(err error) (Fix, bool) {
 		strings.Contains(s, "server gave HTTP response to HTTPS client"):
 		return Fix{"otlp_insecure", "yes", "the collector listens without TLS (as an OpenTelemetry Collector or a Datadog Agent does by default)"}, true
 	case strings.Contains(s, "Client sent an HTTP request to an HTTPS server"),
-		plain && strings.Contains(s, "error reading server preface: EOF"):
+		// A TLS server drops a plain-text client's connection at once:
+		// closed (EOF), or reset when it closed with the client's
+		// preface unread, whichever the race gives.
+		plain && strings.Contains(s, "error reading server preface: EOF"),
+		plain && strings.Contains(s, "error reading server preface: connection reset by peer"):
 		return Fix{"otlp_insecure", "no", "the collector wants TLS"}, true
 	case strings.Contains(s, "malformed HTTP response") && strings.Contains(s, `\x00\x00`),
 		// An HTTP/2 server speaks first (its SETTINGS frame): net/http
