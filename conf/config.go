@@ -18,8 +18,9 @@ const DefaultPath = "/etc/audit/audisp-backlog.conf"
 
 // Values of the method key.
 const (
-	MethodAuto    = "auto"    // kernel when backlog_max_depth is supported, else sampled
+	MethodAuto    = "auto"    // kernel when backlog_max_depth is supported, else ebpf when the probe attaches, else sampled
 	MethodKernel  = "kernel"  // require backlog_max_depth; fail without it
+	MethodEBPF    = "ebpf"    // require the eBPF probe of the queue; fail without it
 	MethodSampled = "sampled" // poll AUDIT_GET only, never reset the mark
 )
 
@@ -67,7 +68,7 @@ type Config struct {
 	Interval       time.Duration // interval
 	SampleInterval time.Duration // sample_interval; 0 is auto
 	RecordWait     time.Duration // record_wait
-	Method         string        // method: MethodAuto, MethodKernel or MethodSampled
+	Method         string        // method: MethodAuto, MethodKernel, MethodEBPF or MethodSampled
 	Emitters       []string      // emitters, in file order, no duplicates
 	EmitQueue      int           // emit_queue
 	LogLevel       slog.Level    // log_level

@@ -207,7 +207,7 @@ All errors in the file are reported at once (up to ` + strconv.Itoa(MaxErrors) +
 for example
 .IP
 /etc/audit/audisp\-backlog.conf:4: method: "both" is not a valid value
-(allowed: auto, kernel, sampled)
+(allowed: ` + methodKey().Allowed + `)
 .PP
 A file with any error is not used at all: the plugin does not start, and a
 reload on SIGHUP keeps the settings already in force.
@@ -324,4 +324,14 @@ func TestManPageRenders(t *testing.T) {
 			t.Errorf("rendered page lacks key %s", k.Name)
 		}
 	}
+}
+
+// methodKey is the method key, whose values the ERRORS example lists.
+func methodKey() Key {
+	for _, k := range Keys() {
+		if k.Name == "method" {
+			return k
+		}
+	}
+	panic("no method key")
 }

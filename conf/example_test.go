@@ -33,7 +33,7 @@ emitters = otlp
 	fmt.Println(err)
 	// Output:
 	// audisp-backlog.conf:1: interval: "500ms" is shorter than 1s (allowed: a duration from 1s to 1h, e.g. 60 (seconds), 60s, 1m, 100ms)
-	// audisp-backlog.conf:2: method: "both" is not a valid value (allowed: auto, kernel, sampled)
+	// audisp-backlog.conf:2: method: "both" is not a valid value (allowed: auto, kernel, ebpf, sampled)
 	// audisp-backlog.conf:4: emitters: duplicate key, first set on line 3
 }
 

@@ -120,12 +120,14 @@ func keyTable() []Key {
 		},
 		{
 			Name: "method", Section: SectionGeneral, Default: MethodAuto,
-			Allowed: "auto, kernel, sampled",
+			Allowed: "auto, kernel, ebpf, sampled",
 			Doc: "How the peak is measured. auto: the kernel's high-water mark when the kernel has " +
-				"backlog_max_depth, else sampling; kernel: refuse to start without backlog_max_depth; " +
-				"sampled: never reset the mark, only poll the backlog every sample_interval.",
+				"backlog_max_depth, else the eBPF probe of the queue when it can be attached, else " +
+				"sampling; kernel: refuse to start without backlog_max_depth; ebpf: refuse to start " +
+				"unless the eBPF probe attaches (the probe is attached at start only: a reload cannot " +
+				"switch to it); sampled: never reset the mark, only poll the backlog every sample_interval.",
 			parse: func(c *Config, v string) (err error) {
-				c.Method, err = oneOf(v, MethodAuto, MethodKernel, MethodSampled)
+				c.Method, err = oneOf(v, MethodAuto, MethodKernel, MethodEBPF, MethodSampled)
 				return err
 			},
 			format: func(c *Config) string { return c.Method },

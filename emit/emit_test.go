@@ -18,10 +18,12 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // t0 is the plugin's start in the test intervals.
 var t0 = time.Date(2026, 11, 24, 16, 59, 0, 0, time.UTC)
 
-// firstInterval and secondInterval are two consecutive intervals: the
-// first measured by the kernel, with auditd's state report, the second
-// sampled and without one (so a stale method=kernel point, or a stale
-// auditd figure, in the second export would show).
+// firstInterval, secondInterval and thirdInterval are consecutive
+// intervals: the first measured by the kernel, with auditd's state report;
+// the second by the eBPF probe, without a state report (so a stale
+// method=kernel point, or a stale auditd figure, would show); the third
+// sampled, without the probe's figures, and with the kernel's lost counter
+// reset by an administrator.
 func firstInterval() Interval {
 	return Interval{
 		Start: t0, End: t0.Add(time.Minute), CounterStart: t0,
@@ -43,9 +45,11 @@ func firstInterval() Interval {
 }
 
 func secondInterval() Interval {
+	depths := make([]uint64, 32)
+	depths[0], depths[1], depths[4] = 9, 5, 3 // depths 1, 2 and 17
 	return Interval{
 		Start: t0.Add(time.Minute), End: t0.Add(2 * time.Minute), CounterStart: t0,
-		Method: MethodSampled, Peak: 17, OwnResets: 1, ExternalResets: 1,
+		Method: MethodEBPF, Peak: 17, OwnResets: 1, ExternalResets: 1,
 		Size: 0, Mean: 0.5, Samples: 600, Limit: 0, Utilization: 0, RecommendedLimit: 10240,
 		Lost: 9, WaitTime: 2 * time.Second,
 		Plugin: Counters{
@@ -55,7 +59,22 @@ func secondInterval() Interval {
 			Events: Events{All: 70, Failed: 4, AVC: 1, FANotify: 1, Anomalies: 1, Responses: 1, LoginsSucceeded: 5, LoginsFailed: 1},
 		},
 		// No state report from auditd, or none recent: no auditd figure.
+		Probe: &ProbeFigures{
+			Depths:        DepthHistogram{Counts: depths, Count: 17, Sum: 9*1 + 5*2 + 3*17},
+			RetryMaxDepth: Figure{2, true},
+			HoldMaxDepth:  Figure{}, // not measured: no point
+			Lost: []CauseCount{{"rate_limit", 0}, {"backlog_limit", 2}, {"no_memory", 0},
+				{"retry_overflow", 0}, {"hold_overflow", 0}, {"other", 0}},
+		},
 	}
+}
+
+func thirdInterval() Interval {
+	iv := secondInterval()
+	iv.Start, iv.End = iv.End, iv.End.Add(time.Minute)
+	iv.Method, iv.Probe = MethodSampled, nil
+	iv.Lost = 1
+	return iv
 }
 
 // parseConf builds a Config the way the plugin does, so OTLP.Given is true for
@@ -73,7 +92,7 @@ func TestStdoutGolden(t *testing.T) {
 	var buf bytes.Buffer
 	s := NewStdout(&buf)
 	ctx := t.Context()
-	for _, iv := range []Interval{firstInterval(), secondInterval()} {
+	for _, iv := range []Interval{firstInterval(), secondInterval(), thirdInterval()} {
 		if err := s.Emit(ctx, iv); err != nil {
 			t.Fatalf("Emit: %v", err)
 		}

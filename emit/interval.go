@@ -18,6 +18,10 @@ const (
 	// MethodKernel: the peak is the kernel's own high-water mark
 	// (backlog_max_depth), read and zeroed by AUDIT_SET; it misses nothing.
 	MethodKernel Method = "kernel"
+	// MethodEBPF: the peak is the highest depth an eBPF probe in the
+	// kernel saw as each record was queued (package auditclient/probe);
+	// it misses nothing, on kernels without backlog_max_depth.
+	MethodEBPF Method = "ebpf"
 	// MethodSampled: the peak is the highest backlog seen by polling
 	// AUDIT_GET every sample_interval; bursts shorter than that can be
 	// missed.
@@ -73,6 +77,10 @@ type Interval struct {
 	// Plugin holds the plugin's own cumulative counters.
 	Plugin Counters
 
+	// Probe is what the eBPF probe saw, nil unless it measures the peak
+	// (MethodEBPF).
+	Probe *ProbeFigures
+
 	// Auditd is auditd's own report of its dispatcher queue to its
 	// plugins, its log partition and its memory (auditd.state); nil when
 	// auditd writes none, or none recent enough.
@@ -92,6 +100,42 @@ type AuditdState struct {
 	// MemoryTotal, MemoryInUse and MemoryFree are glibc's figures of
 	// auditd's heap, in bytes.
 	MemoryTotal, MemoryInUse, MemoryFree Figure
+}
+
+// ProbeFigures are the eBPF probe's figures beyond the peak.
+type ProbeFigures struct {
+	// Depths is the distribution of the queue depths the records found
+	// as they were queued, themselves included, cumulative since
+	// CounterStart.
+	Depths DepthHistogram
+	// RetryMaxDepth and HoldMaxDepth are the interval's highest lengths
+	// of kauditd's retry queue (records auditd did not take in time) and
+	// hold queue (records waiting for an auditd to connect), which the
+	// kernel's backlog does not count. Each is measured only when OK.
+	RetryMaxDepth, HoldMaxDepth Figure
+	// Lost counts the records the kernel dropped since CounterStart, by
+	// cause; nil when the probe cannot tell causes.
+	Lost []CauseCount
+}
+
+// DepthHistogram is a cumulative histogram of queue depths in log2
+// buckets: Counts[0] counts depths 0 and 1, Counts[k] depths from 2^k to
+// 2^(k+1)-1 (upper bound DepthBound(k)).
+type DepthHistogram struct {
+	Counts []uint64
+	// Count is the number of depths counted (the records queued), Sum
+	// their sum.
+	Count, Sum uint64
+}
+
+// DepthBound returns the highest depth bucket k of a DepthHistogram
+// counts: 2^(k+1)-1.
+func DepthBound(k int) uint64 { return 1<<(k+1) - 1 }
+
+// CauseCount is the number of records lost for one cause.
+type CauseCount struct {
+	Cause string
+	Count uint64
 }
 
 // Figure is a value that may be missing.

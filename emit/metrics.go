@@ -1,6 +1,7 @@
 package emit
 
 import (
+	"strconv"
 	"strings"
 	"time"
 )
@@ -14,6 +15,10 @@ const (
 	// Counter is monotonic and cumulative: an OTLP cumulative sum, a
 	// statsd count of its increase since the previous interval.
 	Counter
+	// Histogram is a cumulative distribution: an OTLP explicit-bucket
+	// histogram; statsd gets a count per bucket (tagged with the bucket's
+	// range of values) of its increase since the previous interval.
+	Histogram
 )
 
 // Metric is one figure that every emitter sends for each interval.
@@ -37,7 +42,8 @@ type Metric struct {
 	// man page.
 	Description string
 
-	points func(iv *Interval, dst []Point) []Point
+	points    func(iv *Interval, dst []Point) []Point
+	histogram func(iv *Interval) *DepthHistogram
 }
 
 // Point is one value of a metric.
@@ -52,6 +58,15 @@ type Point struct {
 // Points appends the metric's points for iv to dst.
 func (m *Metric) Points(iv *Interval, dst []Point) []Point { return m.points(iv, dst) }
 
+// Histogram returns a Histogram metric's distribution for iv, nil when iv
+// has none (and for other kinds).
+func (m *Metric) Histogram(iv *Interval) *DepthHistogram {
+	if m.histogram == nil {
+		return nil
+	}
+	return m.histogram(iv)
+}
+
 // ShortName is Name without "linux.audit.", as statsd and stdout write it.
 func (m *Metric) ShortName() string { return strings.TrimPrefix(m.Name, namePrefix) }
 
@@ -61,7 +76,7 @@ const namePrefix = "linux.audit."
 // metrics is the table of every metric, in the order emitters send them.
 var metrics = []Metric{
 	gauge("linux.audit.backlog.max_depth", "{record}", "method",
-		"The interval's peak depth of the kernel's audit queue; method says how it was measured (kernel: the kernel's high-water mark, exact; sampled: the highest of the interval's samples).",
+		"The interval's peak depth of the kernel's audit queue; method says how it was measured (kernel: the kernel's high-water mark, exact; ebpf: the eBPF probe's maximum, exact; sampled: the highest of the interval's samples).",
 		func(iv *Interval, dst []Point) []Point {
 			return append(dst, Point{Attr: string(iv.Method), Int: int64(iv.Peak)})
 		}),
@@ -82,6 +97,31 @@ var metrics = []Metric{
 	gauge("linux.audit.backlog.recommended_limit", "{record}", "",
 		"The backlog_limit the plugin recommends: twice the highest peak it has seen (at least the limit when the queue reached it or records were lost), rounded up to a multiple of 1024.",
 		func(iv *Interval, dst []Point) []Point { return append(dst, Point{Int: int64(iv.RecommendedLimit)}) }),
+	histogram("linux.audit.backlog.enqueue_depth", "{record}",
+		"Depth of the kernel's audit queue that each record found when it was queued, itself included, in log2 buckets (bucket attribute: the depths it counts); its count is the records queued. Measured by the eBPF probe only (method ebpf).",
+		func(iv *Interval) *DepthHistogram {
+			if iv.Probe == nil {
+				return nil
+			}
+			return &iv.Probe.Depths
+		}),
+	probeGauge("linux.audit.kauditd.retry_queue.max_depth",
+		"The interval's highest length of kauditd's retry queue: records auditd did not take in time, to be sent again, which the backlog does not count. eBPF probe only.",
+		func(p *ProbeFigures) Figure { return p.RetryMaxDepth }),
+	probeGauge("linux.audit.kauditd.hold_queue.max_depth",
+		"The interval's highest length of kauditd's hold queue: records waiting for an auditd to connect, which the backlog does not count. eBPF probe only.",
+		func(p *ProbeFigures) Figure { return p.HoldMaxDepth }),
+	counter("linux.audit.probe.lost", "{record}", "cause",
+		"Records the kernel dropped since the plugin started, by cause (rate_limit, backlog_limit, no_memory, retry_overflow, hold_overflow, other), as the eBPF probe saw them; the kernel's lost counter does not tell causes.",
+		func(iv *Interval, dst []Point) []Point {
+			if iv.Probe == nil {
+				return dst
+			}
+			for _, c := range iv.Probe.Lost {
+				dst = append(dst, Point{Attr: c.Cause, Int: clampInt64(c.Count)})
+			}
+			return dst
+		}),
 	kernelCounter("linux.audit.lost", "{record}",
 		"Audit records the kernel dropped (its lost counter).",
 		func(iv *Interval, dst []Point) []Point { return append(dst, Point{Int: clampInt64(iv.Lost)}) }),
@@ -225,6 +265,57 @@ func auditd(name, unit, desc string, f func(*AuditdState) Figure) Metric {
 			return dst
 		}
 		if v := f(iv.Auditd); v.OK {
+			dst = append(dst, Point{Int: clampInt64(v.Value)})
+		}
+		return dst
+	})
+}
+
+// histogram is a Histogram metric of queue depths; its points are its
+// buckets, each with the range of depths it counts as attribute.
+func histogram(name, unit, desc string, h func(*Interval) *DepthHistogram) Metric {
+	return Metric{Name: name, Kind: Histogram, Unit: unit, Attr: "bucket", Description: desc, histogram: h,
+		points: func(iv *Interval, dst []Point) []Point {
+			d := h(iv)
+			if d == nil {
+				return dst
+			}
+			for k, n := range d.Counts {
+				dst = append(dst, Point{Attr: bucketName(k), Int: clampInt64(n)})
+			}
+			return dst
+		}}
+}
+
+// bucketNames are the attribute values of the buckets of a
+// DepthHistogram: "0-1", "2-3", "4-7", ...
+var bucketNames = func() []string {
+	names := make([]string, 64)
+	for k := range names {
+		lo := uint64(0)
+		if k > 0 {
+			lo = 1 << k
+		}
+		names[k] = strconv.FormatUint(lo, 10) + "-" + strconv.FormatUint(DepthBound(k), 10)
+	}
+	return names
+}()
+
+func bucketName(k int) string {
+	if k < 0 || k >= len(bucketNames) {
+		return "invalid"
+	}
+	return bucketNames[k]
+}
+
+// probeGauge is a gauge of the eBPF probe's figures: no point unless the
+// interval has them and the figure is measured.
+func probeGauge(name, desc string, f func(*ProbeFigures) Figure) Metric {
+	return gauge(name, "{record}", "", desc, func(iv *Interval, dst []Point) []Point {
+		if iv.Probe == nil {
+			return dst
+		}
+		if v := f(iv.Probe); v.OK {
 			dst = append(dst, Point{Int: clampInt64(v.Value)})
 		}
 		return dst

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -132,6 +133,10 @@ func (o *OTLP) instruments(version string) error {
 		unit, desc := metric.WithUnit(mt.Unit), metric.WithDescription(mt.Description)
 		var err error
 		switch {
+		case mt.Kind == Histogram:
+			// The SDK has no observable histogram: Emit adds these to
+			// what the reader collected (addHistograms).
+			continue
 		case mt.Kind == Gauge && mt.Float:
 			o.inst[i], err = m.Float64ObservableGauge(mt.Name, unit, desc)
 		case mt.Kind == Gauge:
@@ -146,7 +151,13 @@ func (o *OTLP) instruments(version string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	_, err := m.RegisterCallback(o.observe, o.inst...)
+	var observed []metric.Observable
+	for _, inst := range o.inst {
+		if inst != nil {
+			observed = append(observed, inst)
+		}
+	}
+	_, err := m.RegisterCallback(o.observe, observed...)
 	return err
 }
 
@@ -162,6 +173,7 @@ func (o *OTLP) observe(_ context.Context, ob metric.Observer) error {
 				opts = append(opts, metric.WithAttributes(attribute.String(mt.Attr, p.Attr)))
 			}
 			switch inst := o.inst[i].(type) {
+			case nil:
 			case metric.Int64Observable:
 				ob.ObserveInt64(inst, p.Int, opts...)
 			case metric.Float64Observable:
@@ -184,11 +196,45 @@ func (o *OTLP) Emit(ctx context.Context, iv Interval) error {
 	if err := o.reader.Collect(ctx, &rm); err != nil {
 		return fmt.Errorf("otlp: collect: %w", err)
 	}
+	addHistograms(&rm, &iv)
 	stamp(&rm, iv)
 	if err := o.exporter.Export(ctx, &rm); err != nil {
 		return fmt.Errorf("otlp: export to %s: %w", o.target, err)
 	}
 	return nil
+}
+
+// addHistograms adds iv's Histogram metrics to rm's scope, as
+// cumulative explicit-bucket histograms with one point each.
+func addHistograms(rm *metricdata.ResourceMetrics, iv *Interval) {
+	for i := range metrics {
+		mt := &metrics[i]
+		h := mt.Histogram(iv)
+		if h == nil {
+			continue
+		}
+		if len(rm.ScopeMetrics) == 0 {
+			rm.ScopeMetrics = append(rm.ScopeMetrics, metricdata.ScopeMetrics{Scope: instrumentation.Scope{Name: scopeName}})
+		}
+		dp := metricdata.HistogramDataPoint[int64]{
+			StartTime: iv.CounterStart, Time: iv.End,
+			Count:        h.Count,
+			Sum:          clampInt64(h.Sum),
+			Bounds:       make([]float64, max(len(h.Counts)-1, 0)),
+			BucketCounts: slices.Clone(h.Counts),
+		}
+		for k := range dp.Bounds {
+			dp.Bounds[k] = float64(DepthBound(k))
+		}
+		sm := &rm.ScopeMetrics[0]
+		sm.Metrics = append(sm.Metrics, metricdata.Metrics{
+			Name: mt.Name, Description: mt.Description, Unit: mt.Unit,
+			Data: metricdata.Histogram[int64]{
+				Temporality: metricdata.CumulativeTemporality,
+				DataPoints:  []metricdata.HistogramDataPoint[int64]{dp},
+			},
+		})
+	}
 }
 
 // stamp sets every data point's times from the interval, replacing the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,14 @@ type wantMetric struct {
 	gauge    bool // else a monotonic cumulative sum
 	points   []point
 	isDouble bool
+	hist     *wantHistogram // a cumulative histogram, not points
+}
+
+// wantHistogram is a histogram's one data point, formatted.
+type wantHistogram struct {
+	start, time     string
+	count, sum      uint64
+	bounds, buckets string
 }
 
 // wantOTLP returns every metric of iv as it must arrive.
@@ -77,6 +86,28 @@ func wantOTLP(iv Interval) map[string]wantMetric {
 			s(fmt.Sprint(p.Events.LoginsFailed), "result=failed"),
 			s(fmt.Sprint(p.Events.LoginsSucceeded), "result=success"),
 		}},
+	}
+	if pr := iv.Probe; pr != nil {
+		bounds := make([]string, len(pr.Depths.Counts)-1)
+		for k := range bounds {
+			bounds[k] = fmt.Sprint(uint64(1)<<(k+1) - 1) // 1, 3, 7, ...
+		}
+		want["linux.audit.backlog.enqueue_depth"] = wantMetric{unit: "{record}", hist: &wantHistogram{
+			start: ts(iv.CounterStart), time: ts(iv.End),
+			count: pr.Depths.Count, sum: pr.Depths.Sum,
+			bounds: strings.Join(bounds, " "), buckets: fmt.Sprint(pr.Depths.Counts),
+		}}
+		if pr.RetryMaxDepth.OK {
+			want["linux.audit.kauditd.retry_queue.max_depth"] = wantMetric{unit: "{record}", gauge: true, points: g(fmt.Sprint(pr.RetryMaxDepth.Value), "")}
+		}
+		if pr.HoldMaxDepth.OK {
+			want["linux.audit.kauditd.hold_queue.max_depth"] = wantMetric{unit: "{record}", gauge: true, points: g(fmt.Sprint(pr.HoldMaxDepth.Value), "")}
+		}
+		var lost []point
+		for _, c := range pr.Lost {
+			lost = append(lost, s(fmt.Sprint(c.Count), "cause="+c.Cause))
+		}
+		want["linux.audit.probe.lost"] = wantMetric{unit: "{record}", points: lost}
 	}
 	if a := iv.Auditd; a != nil {
 		for name, f := range map[string]struct {
@@ -155,6 +186,9 @@ func checkMetrics(t *testing.T, req emittest.Request, want map[string]wantMetric
 		}
 		var dps []*metricpb.NumberDataPoint
 		switch d := m.GetData().(type) {
+		case *metricpb.Metric_Histogram:
+			checkHistogram(t, name, d.Histogram, w.hist)
+			continue
 		case *metricpb.Metric_Gauge:
 			if !w.gauge {
 				t.Errorf("%s: got a gauge, want a sum", name)
@@ -189,6 +223,36 @@ func checkMetrics(t *testing.T, req emittest.Request, want map[string]wantMetric
 		if !seen[name] {
 			t.Errorf("metric %s missing", name)
 		}
+	}
+}
+
+// checkHistogram compares a histogram's one cumulative data point with
+// want.
+func checkHistogram(t *testing.T, name string, h *metricpb.Histogram, want *wantHistogram) {
+	t.Helper()
+	if want == nil {
+		t.Errorf("%s: got a histogram", name)
+		return
+	}
+	if got := h.GetAggregationTemporality(); got != metricpb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE {
+		t.Errorf("%s: temporality %v, want cumulative", name, got)
+	}
+	dps := h.GetDataPoints()
+	if len(dps) != 1 {
+		t.Fatalf("%s: %d data points, want 1", name, len(dps))
+	}
+	dp := dps[0]
+	bounds := make([]string, len(dp.GetExplicitBounds()))
+	for i, b := range dp.GetExplicitBounds() {
+		bounds[i] = strconv.FormatFloat(b, 'f', -1, 64)
+	}
+	got := wantHistogram{
+		start: ts(time.Unix(0, int64(dp.GetStartTimeUnixNano()))), time: ts(time.Unix(0, int64(dp.GetTimeUnixNano()))),
+		count: dp.GetCount(), sum: uint64(dp.GetSum()),
+		bounds: strings.Join(bounds, " "), buckets: fmt.Sprint(dp.GetBucketCounts()),
+	}
+	if got != *want {
+		t.Errorf("%s:\ngot  %+v\nwant %+v", name, got, *want)
 	}
 }
 
@@ -241,8 +305,8 @@ func TestOTLPTwoIntervals(t *testing.T) {
 				"service.name": "audisp-backlog", "service.version": "1.2.3", "host.name": host,
 				"deployment.environment": "test", "service.namespace": "audit",
 			}
-			iv1, iv2 := firstInterval(), secondInterval()
-			for i, iv := range []Interval{iv1, iv2} {
+			iv1 := firstInterval()
+			for i, iv := range []Interval{iv1, secondInterval(), thirdInterval()} {
 				if err := o.Emit(ctx, iv); err != nil {
 					t.Fatalf("Emit %d: %v", i+1, err)
 				}

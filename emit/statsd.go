@@ -227,7 +227,11 @@ func (s *StatsD) build(b []sample, iv Interval) []sample {
 			if m.SinceBoot {
 				baseline = kernelBase
 			}
-			b = append(b, s.count(name, tag, val, uint64(max(p.Int, 0)), baseline))
+			c := s.count(name, tag, val, uint64(max(p.Int, 0)), baseline)
+			if m.Kind == Histogram && c.n == 0 {
+				continue // a bucket nothing fell in: most of them, every interval
+			}
+			b = append(b, c)
 		}
 	}
 	return b

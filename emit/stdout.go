@@ -68,7 +68,7 @@ func (s *Stdout) appendLine(b []byte, iv *Interval) []byte {
 	b = iv.End.UTC().AppendFormat(b, time.RFC3339)
 	b = append(b, " method="...)
 	b = append(b, iv.Method...)
-	for _, kind := range []Kind{Gauge, Counter} {
+	for _, kind := range []Kind{Gauge, Counter, Histogram} {
 		if kind == Counter {
 			b = append(b, " | totals:"...)
 		}
@@ -86,6 +86,9 @@ func (s *Stdout) appendLine(b []byte, iv *Interval) []byte {
 				s.points = append(s.points[:0], Point{Int: sum})
 			}
 			for _, p := range s.points {
+				if kind == Histogram && p.Int == 0 {
+					continue // only the buckets something fell in
+				}
 				b = append(b, ' ')
 				b = append(b, stdoutName(m.Name)...)
 				if p.Attr != "" && m.Attr != "method" && m.Attr != "type" {
