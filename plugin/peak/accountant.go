@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/audisp-backlog/audisp-backlog/auditclient/probe"
 	"github.com/audisp-backlog/audisp-backlog/emit"
 	"github.com/audisp-backlog/audisp-backlog/plugin/records"
 )
@@ -46,6 +47,9 @@ type Report struct {
 	// their mean.
 	Samples int
 	Mean    float64
+	// Probe is the eBPF probe's snapshot of the interval, nil unless the
+	// probe measured it.
+	Probe *probe.Snapshot
 }
 
 // Ending is how an interval ended: the reading of the exact peak source,
@@ -230,6 +234,7 @@ func (a *Accountant) End(e Ending) {
 		r.ExternalResets = a.cur.extCount
 	default:
 		r.Method = e.Reading.Method
+		r.Probe = e.Reading.Probe
 		// Sampling can only see less than the exact peak; an external
 		// reset whose record was excluded is the case where it sees
 		// more.

@@ -239,7 +239,7 @@ func TestAccountant(t *testing.T) {
 			if set.Interval == 0 {
 				set = kernelSet
 			}
-			method, err := Resolve(set.Method, tt.st)
+			method, err := Resolve(set.Method, tt.st, false)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
+	"github.com/audisp-backlog/audisp-backlog/auditclient/probe"
 	"github.com/audisp-backlog/audisp-backlog/auditdstate"
 	"github.com/audisp-backlog/audisp-backlog/emit"
 	"github.com/audisp-backlog/audisp-backlog/plugin/records"
@@ -28,7 +29,7 @@ type Settings struct {
 	// SampleInterval is how often the backlog is sampled; 0 is auto
 	// (SampleForPeak or SampleForMean).
 	SampleInterval time.Duration
-	Method         string // conf.MethodAuto, MethodKernel or MethodSampled
+	Method         string // conf.MethodAuto, MethodKernel, MethodEBPF or MethodSampled
 }
 
 // The sample intervals of sample_interval = auto. Sampling costs a netlink
@@ -68,6 +69,9 @@ type Config struct {
 	// Mark is the kernel's high-water mark, nil when the kernel has none
 	// (its status lacks backlog_max_depth).
 	Mark Source
+	// Probe is the eBPF probe of the queue, nil when it is not attached.
+	// The loop takes it over: its kernel worker closes it.
+	Probe *Probe
 	// Out takes the finished intervals.
 	Out Emitter
 	// Stream is the stdin reader's counters, reported with each interval.
@@ -94,6 +98,7 @@ type Config struct {
 type Loop struct {
 	kernel Kernel
 	mark   Source // the kernel's mark, nil when it has none
+	probe  *Probe // the eBPF probe, nil when not attached
 	source Source // the exact source in force, nil when sampling
 	out    Emitter
 	stream *records.Counts
@@ -110,6 +115,12 @@ type Loop struct {
 	last                 auditclient.Status
 	ownResets, extResets uint64 // the reports' running totals
 	resetsFailed         uint64
+
+	// The eBPF probe's cumulative figures, and the check that it sees
+	// the records auditd delivers (blindIntervals).
+	probeTotals    probeTotals
+	kernelRecords  uint64 // records from the kernel read by the end of the last interval reported
+	blindIntervals int    // consecutive probe intervals that saw no record queued while the kernel's records came
 
 	// Sizing advice: from the highest peak reported and the records
 	// lost since the start.
@@ -139,13 +150,13 @@ type Loop struct {
 // New makes a loop whose first interval starts now. c.Status decides the
 // method under `method = auto`.
 func New(c Config) (*Loop, error) {
-	m, err := Resolve(c.Settings.Method, c.Status)
+	m, err := Resolve(c.Settings.Method, c.Status, c.Probe != nil)
 	if err != nil {
 		return nil, err
 	}
 	t := c.Now()
 	l := &Loop{
-		kernel: c.Kernel, mark: c.Mark, out: c.Out, stream: c.Stream, state: c.State, logger: c.Logger, now: c.Now, hz: c.HZ,
+		kernel: c.Kernel, mark: c.Mark, probe: c.Probe, out: c.Out, stream: c.Stream, state: c.State, logger: c.Logger, now: c.Now, hz: c.HZ,
 		set: c.Settings, method: m,
 		acct:         NewAccountant(c.Logger, t, m, c.Settings.RecordWait),
 		counterStart: t,
@@ -184,8 +195,11 @@ func (l *Loop) newStatus(st auditclient.Status) {
 
 // sourceFor returns the exact source of method m, nil for sampling.
 func (l *Loop) sourceFor(m emit.Method) Source {
-	if m == emit.MethodKernel {
+	switch {
+	case m == emit.MethodKernel:
 		return l.mark
+	case m == emit.MethodEBPF && l.probe != nil:
+		return *l.probe
 	}
 	return nil
 }
@@ -194,6 +208,8 @@ func (l *Loop) logMethod(st auditclient.Status) {
 	switch {
 	case l.method == emit.MethodKernel:
 		l.logger.Info("measuring with the kernel's backlog high-water mark", "method", l.method, "interval", l.set.Interval, "sample_interval", l.sampleEvery())
+	case l.method == emit.MethodEBPF:
+		l.logger.Info("measuring with the eBPF probe of the kernel's audit queue (this kernel has no backlog_max_depth)", "method", l.method, "interval", l.set.Interval, "sample_interval", l.sampleEvery())
 	case st.HasMaxDepth:
 		l.logger.Info("sampling the backlog, as configured (the kernel has backlog_max_depth, but method = sampled)", "method", l.method, "sample_interval", l.sampleEvery())
 	default:
@@ -261,10 +277,14 @@ func (l *Loop) closeKernel() {
 }
 
 func (l *Loop) closeSources() error {
-	if l.mark == nil {
-		return nil
+	var errs []error
+	if l.mark != nil {
+		errs = append(errs, l.mark.Close())
 	}
-	return l.mark.Close()
+	if l.probe != nil {
+		errs = append(errs, l.probe.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // startCall hands c to the kernel worker, starting the worker on first use.
@@ -445,12 +465,92 @@ func (l *Loop) emit(ctx context.Context, r Report) {
 		Events:              events(l.stream.Events()),
 	}
 	iv.Auditd = l.auditdState(iv.End)
+	if r.Probe != nil {
+		iv.Probe = l.probeFigures(r.Probe)
+	}
+	l.checkProbeSees(r)
 	if err := l.out.Emit(ctx, iv); err != nil {
 		l.setFault(&l.emitFault, fmt.Sprintf("emit interval: %v", err))
 		return
 	}
 	l.setFault(&l.emitFault, "")
 }
+
+// probeTotals are the eBPF probe's figures added up since the start.
+type probeTotals struct {
+	depths [probe.HistogramBuckets]uint64
+	count  uint64
+	sum    uint64
+	lost   [probe.LostCauses]uint64
+}
+
+// probeFigures adds an interval's probe snapshot to the totals and
+// returns the interval's figures.
+func (l *Loop) probeFigures(s *probe.Snapshot) *emit.ProbeFigures {
+	t := &l.probeTotals
+	for k, n := range s.Histogram {
+		t.depths[k] += n
+	}
+	t.count += s.Enqueued
+	t.sum += s.DepthSum
+	for c, n := range s.Lost {
+		t.lost[c] += n
+	}
+	f := &emit.ProbeFigures{
+		Depths:        emit.DepthHistogram{Counts: append([]uint64(nil), t.depths[:]...), Count: t.count, Sum: t.sum},
+		RetryMaxDepth: emit.Figure{Value: uint64(s.RetryMaxDepth), OK: l.probe.RetryHold},
+		HoldMaxDepth:  emit.Figure{Value: uint64(s.HoldMaxDepth), OK: l.probe.RetryHold},
+	}
+	if l.probe.LostByCause {
+		f.Lost = make([]emit.CauseCount, probe.LostCauses)
+		for c := range f.Lost {
+			f.Lost[c] = emit.CauseCount{Cause: probe.LostCause(c).String(), Count: t.lost[c]}
+		}
+	}
+	return f
+}
+
+// blindLimit is how many intervals in a row the probe may see no record
+// queued while auditd delivers the kernel's records, before the loop
+// concludes that it does not watch this kernel's queue. One such interval
+// is normal: auditd delivers records queued in the interval before.
+const blindLimit = 3
+
+// checkProbeSees watches for a probe that is attached but sees nothing:
+// auditd delivers records from the kernel, yet the probe counts none
+// queued. Every such record went through the queue the probe watches, so
+// after blindLimit intervals in a row the probe is not watching it (a
+// kernel whose queueing differs from the one the probe was written for),
+// and the loop falls back to sampling rather than report peaks of 0.
+func (l *Loop) checkProbeSees(r Report) {
+	n := l.stream.Records()
+	for _, t := range daemonTypes {
+		n -= min(n, l.stream.Type(t)) // auditd's own records never enter the kernel's queue
+	}
+	delivered := n - min(n, l.kernelRecords)
+	l.kernelRecords = n
+	if r.Method != emit.MethodEBPF || r.Probe == nil {
+		l.blindIntervals = 0
+		return
+	}
+	if r.Probe.Enqueued > 0 || delivered == 0 {
+		l.blindIntervals = 0
+		return
+	}
+	l.blindIntervals++
+	if l.blindIntervals < blindLimit || l.method != emit.MethodEBPF {
+		return
+	}
+	l.logger.Error("the eBPF probe saw no record queued while auditd delivered the kernel's records: it is not watching this kernel's audit queue; sampling the backlog instead (restart the plugin to try the probe again, or set method = sampled)",
+		"intervals", l.blindIntervals, "records", delivered)
+	l.method = emit.MethodSampled
+	l.source = nil
+	l.acct.SetMethod(l.method)
+}
+
+// daemonTypes are the records auditd writes itself, which never pass
+// through the kernel's queue.
+var daemonTypes = []string{"DAEMON_START", "DAEMON_END", "DAEMON_ABORT", "DAEMON_CONFIG", "DAEMON_ROTATE", "DAEMON_RESUME"}
 
 // advise takes an interval's peak into the sizing figures, logs the advice
 // when it changes, and returns the recommended limit.
@@ -584,13 +684,18 @@ func (l *Loop) Apply(ctx context.Context, set Settings, out Emitter) (old Emitte
 
 // apply is Apply on the loop's goroutine.
 func (l *Loop) apply(set Settings, out Emitter) (old Emitter, err error) {
-	m, err := Resolve(set.Method, l.last)
+	m, err := Resolve(set.Method, l.last, l.probe != nil)
 	if err != nil {
 		return nil, err
 	}
 	old, l.out, l.set = l.out, out, set
 	l.acct.SetRecordWait(set.RecordWait)
 	if m != l.method {
+		if m == emit.MethodEBPF {
+			// The probe kept counting while it was not the source: start
+			// its interval now. No kernel call uses it meanwhile.
+			_, _ = l.probe.Probe.ReadAndReset()
+		}
 		l.method = m
 		l.source = l.sourceFor(m)
 		l.acct.SetMethod(m)
@@ -643,11 +748,12 @@ func (l *Loop) Run(ctx context.Context, resets <-chan records.Reset, stdinDone <
 			if l.set.Interval != set.Interval {
 				interval.Reset(l.set.Interval)
 			}
-			if e := l.sampleEvery(); e != every {
-				sample.Reset(e)
-				every = e
-			}
 			set = l.set
+		}
+		// A reload, or a fall back from the probe to sampling.
+		if e := l.sampleEvery(); e != every {
+			sample.Reset(e)
+			every = e
 		}
 		if deadline, ok := l.acct.HoldDeadline(); ok {
 			hold.Reset(time.Until(deadline))
@@ -677,10 +783,12 @@ func (l *Loop) drain(ctx context.Context, resets <-chan records.Reset) {
 // reading stays in the kernel, and the next instance's first reading
 // reports it. A reading of ours in flight has taken a peak out of the
 // mark, so Finish waits up to wait for its reply; a held report goes out
-// at once, without waiting for its record. Without an exact source, the
-// partial interval is reported from the samples taken. Then it ends the
-// kernel worker, which closes the kernel client once a call still held in
-// the kernel returns (or the process ends).
+// at once, without waiting for its record. The eBPF probe goes with the
+// process, so its last reading is taken now (it makes no system call) and
+// reports the partial interval; without an exact source, the partial
+// interval is reported from the samples taken. Then it ends the kernel
+// worker, which closes the kernel client and the probe once a call still
+// held in the kernel returns (or the process ends).
 func (l *Loop) Finish(ctx context.Context, wait time.Duration) {
 	defer l.stopKernel()
 	l.tickDue = false
@@ -695,9 +803,21 @@ func (l *Loop) Finish(ctx context.Context, wait time.Duration) {
 		l.tickDue = false
 	}
 	l.acct.Release()
-	if l.source == nil {
+	switch {
+	case l.source == nil:
 		now := l.now()
 		l.acct.End(Ending{Before: now, After: now, Size: l.last.Backlog})
+	case l.method == emit.MethodEBPF && l.inFlight == nil:
+		// No call in flight, so the worker is not reading the probe.
+		before := l.now()
+		reading, err := l.source.Take()
+		e := Ending{Before: before, After: l.now(), Size: l.last.Backlog, Err: err}
+		if err == nil {
+			e.Reading = &reading
+		}
+		l.acct.End(e)
+	case l.method == emit.MethodEBPF:
+		l.logger.Warn("exiting while an audit netlink call is held in the kernel: the eBPF probe's peak since the last report is not reported", "waited", wait)
 	}
 	l.emitReady(ctx)
 }

@@ -250,20 +250,29 @@ func TestResolveMethod(t *testing.T) {
 	tests := []struct {
 		configured string
 		st         auditclient.Status
+		probe      bool
 		want       emit.Method
 		wantErr    bool
 	}{
-		{conf.MethodAuto, patched, emit.MethodKernel, false},
-		{conf.MethodAuto, unpatched, emit.MethodSampled, false},
-		{conf.MethodKernel, patched, emit.MethodKernel, false},
-		{conf.MethodKernel, unpatched, "", true},
-		{conf.MethodSampled, patched, emit.MethodSampled, false},
-		{conf.MethodSampled, unpatched, emit.MethodSampled, false},
+		{conf.MethodAuto, patched, false, emit.MethodKernel, false},
+		{conf.MethodAuto, patched, true, emit.MethodKernel, false},
+		{conf.MethodAuto, unpatched, false, emit.MethodSampled, false},
+		{conf.MethodAuto, unpatched, true, emit.MethodEBPF, false},
+		{conf.MethodKernel, patched, false, emit.MethodKernel, false},
+		{conf.MethodKernel, unpatched, true, "", true},
+		{conf.MethodEBPF, patched, true, emit.MethodEBPF, false},
+		{conf.MethodEBPF, unpatched, true, emit.MethodEBPF, false},
+		{conf.MethodEBPF, unpatched, false, "", true},
+		{conf.MethodSampled, patched, true, emit.MethodSampled, false},
+		{conf.MethodSampled, unpatched, true, emit.MethodSampled, false},
 	}
 	for _, tt := range tests {
-		got, err := Resolve(tt.configured, tt.st)
+		got, err := Resolve(tt.configured, tt.st, tt.probe)
 		if got != tt.want || (err != nil) != tt.wantErr {
-			t.Errorf("Resolve(%s, HasMaxDepth=%v) = %q, %v", tt.configured, tt.st.HasMaxDepth, got, err)
+			t.Errorf("Resolve(%s, HasMaxDepth=%v, probe %v) = %q, %v", tt.configured, tt.st.HasMaxDepth, tt.probe, got, err)
+		}
+		if want := tt.probe && tt.want == emit.MethodEBPF; want && !WantsProbe(tt.configured, tt.st) {
+			t.Errorf("WantsProbe(%s, HasMaxDepth=%v) = false, yet Resolve picks the probe", tt.configured, tt.st.HasMaxDepth)
 		}
 	}
 }
