@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
+	"github.com/audisp-backlog/audisp-backlog/auditclient/probe"
 	"github.com/audisp-backlog/audisp-backlog/auditdstate"
 	"github.com/audisp-backlog/audisp-backlog/conf"
 	"github.com/audisp-backlog/audisp-backlog/emit"
@@ -155,12 +156,20 @@ func checkKernel(r *report, cfg *conf.Config) (auditclient.Status, bool) {
 	if st.HasMaxDepth {
 		r.detail(fmt.Sprintf("backlog_max_depth supported (high-water mark now %d)", st.MaxDepth))
 	} else {
-		r.detail("backlog_max_depth not supported by this kernel: bursts are found by sampling the backlog")
+		r.detail("backlog_max_depth not supported by this kernel")
+	}
+	haveProbe := false
+	if cfg != nil && peak.WantsProbe(cfg.Method, st) {
+		haveProbe = checkProbe(r, cfg.Method)
 	}
 	if cfg != nil {
-		if m, err := peak.Resolve(cfg.Method, st); err != nil {
+		m, err := peak.Resolve(cfg.Method, st, haveProbe)
+		switch {
+		case errors.Is(err, peak.ErrNoProbe):
+			// The probe's line above counted it, with the reason.
+		case err != nil:
 			r.fail("method", cfg.Method, err)
-		} else {
+		default:
 			r.ok("method", fmt.Sprintf("%s (method = %s)", m, cfg.Method))
 		}
 	}
@@ -170,6 +179,26 @@ func checkKernel(r *report, cfg *conf.Config) (auditclient.Status, bool) {
 		r.detail(fmt.Sprintf("wait time: kernel HZ %d (from %s)", hz, src))
 	}
 	return st, true
+}
+
+// checkProbe says whether the eBPF probe could be attached, without
+// attaching it (probe.Check), and counts it a problem when the method
+// requires it. It returns whether the probe would attach.
+func checkProbe(r *report, method string) bool {
+	rep, err := probe.Check()
+	if bpf == "off" {
+		err = errors.Join(err, errBPFOff)
+	}
+	switch {
+	case err == nil:
+		r.ok("probe", "eBPF: "+rep.String())
+		return true
+	case method == conf.MethodEBPF:
+		r.fail("probe", "eBPF: "+rep.String(), err)
+	default:
+		r.note("probe", fmt.Sprintf("the eBPF probe is not usable, so the peak is sampled (bursts shorter than sample_interval can be missed): %v; %s", err, rep.String()))
+	}
+	return false
 }
 
 // checkState reads auditd's state report, as the plugin would, and says

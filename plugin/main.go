@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
+	"github.com/audisp-backlog/audisp-backlog/auditclient/probe"
 	"github.com/audisp-backlog/audisp-backlog/auditdstate"
 	"github.com/audisp-backlog/audisp-backlog/conf"
 	"github.com/audisp-backlog/audisp-backlog/emit"
@@ -33,6 +34,10 @@ import (
 var (
 	version = "0.0.0-dev"
 	commit  = "unknown"
+	// bpf = "off" (-ldflags -X main.bpf=off) builds a plugin that never
+	// loads an eBPF program: the tests' build, which runs on hosts whose
+	// kernel must not be touched. method = auto then samples.
+	bpf = "on"
 )
 
 // The exit path's bounds. auditd 4.2 stops every plugin on each reload:
@@ -153,6 +158,11 @@ func daemon(ctx context.Context, path string, stdin io.Reader, logger *slog.Logg
 		return err
 	}
 	st, err := client.Status()
+	var prb *peak.Probe
+	if err == nil && peak.WantsProbe(cfg.Method, st) {
+		// Now or never: attaching needs privileges the plugin drops next.
+		prb, err = openProbe(cfg.Method, logger)
+	}
 	if err == nil && os.Geteuid() == 0 {
 		err = dropPrivileges()
 		if err == nil {
@@ -160,6 +170,9 @@ func daemon(ctx context.Context, path string, stdin io.Reader, logger *slog.Logg
 		}
 	}
 	if err != nil {
+		if prb != nil {
+			err = errors.Join(err, prb.Close())
+		}
 		return errors.Join(err, client.Close())
 	}
 	hz, hzSource, err := auditclient.TickRate("")
@@ -177,7 +190,28 @@ func daemon(ctx context.Context, path string, stdin io.Reader, logger *slog.Logg
 	if st.HasMaxDepth {
 		s.mark = peak.Mark{Resetter: client}
 	}
+	s.probe = prb
 	return s.serve(ctx)
+}
+
+// openProbe attaches the eBPF probe of the kernel's audit queue. Under
+// method = auto a probe that cannot be attached is no error: the plugin
+// samples instead, and says why.
+func openProbe(method string, logger *slog.Logger) (*peak.Probe, error) {
+	var p *probe.Probe
+	err := errBPFOff
+	if bpf != "off" {
+		p, err = probe.Open(logger)
+	}
+	if err != nil {
+		if method == conf.MethodEBPF {
+			return nil, fmt.Errorf("method = ebpf: %w", err)
+		}
+		logger.Warn("the eBPF probe of the audit queue cannot be attached, so the peak is sampled (bursts shorter than sample_interval can be missed); audisp-backlog -check says more", "why", err.Error())
+		return nil, nil
+	}
+	info := p.Info()
+	return &peak.Probe{Probe: p, RetryHold: info.RetryHold, LostByCause: info.LostByCause}, nil
 }
 
 // service is what serve runs on, set up by daemon.
@@ -187,6 +221,7 @@ type service struct {
 	stdin  io.Reader    // auditd's record stream
 	kernel peak.Kernel  // an open client, taken over by serve
 	mark   peak.Source  // the kernel's high-water mark, nil without one
+	probe  *peak.Probe  // the eBPF probe, nil when not attached; taken over by serve
 	status auditclient.Status
 	hz     uint32 // kernel ticks per second
 	logger *slog.Logger
@@ -204,11 +239,11 @@ func (s service) serve(ctx context.Context) error {
 	logger := s.logger
 	out, err := emit.Open(ctx, *s.cfg, version, logger)
 	if err != nil {
-		return errors.Join(err, s.kernel.Close())
+		return errors.Join(err, s.closeKernel())
 	}
 	stream := new(records.Counts)
 	l, err := peak.New(peak.Config{
-		Kernel: s.kernel, Mark: s.mark, Out: out, Stream: stream,
+		Kernel: s.kernel, Mark: s.mark, Probe: s.probe, Out: out, Stream: stream,
 		Logger: logger, Now: time.Now, HZ: s.hz,
 		Settings: settingsOf(s.cfg), Status: s.status,
 		// A report older than two intervals is stale: auditd writes it
@@ -217,7 +252,7 @@ func (s service) serve(ctx context.Context) error {
 	})
 	if err != nil {
 		closeEmitters(context.WithoutCancel(ctx), out, logger)
-		return errors.Join(err, s.kernel.Close())
+		return errors.Join(err, s.closeKernel())
 	}
 
 	// The reader ends at EOF (auditd closing the socket: stop, or reload
@@ -246,6 +281,19 @@ func (s service) serve(ctx context.Context) error {
 	l.Finish(fctx, exitResetWait)
 	closeEmitters(fctx, r.out, logger)
 	return nil
+}
+
+// errBPFOff is openProbe's error in a build made with bpf = "off".
+var errBPFOff = errors.New("this build of the plugin never loads eBPF programs (built with -X main.bpf=off, as its tests are)")
+
+// closeKernel closes the kernel client and the probe, when serve fails
+// before the loop took them over.
+func (s service) closeKernel() error {
+	err := s.kernel.Close()
+	if s.probe != nil {
+		err = errors.Join(err, s.probe.Close())
+	}
+	return err
 }
 
 // settingsOf are the parts of c the interval loop runs on.

@@ -30,8 +30,10 @@ func TestMain(m *testing.M) {
 	}
 	binary = filepath.Join(dir, "audisp-backlog")
 	// As the Makefile builds it: without cgo (dropping capabilities on
-	// every thread needs that), whatever the test's own CGO_ENABLED.
-	build := exec.Command("go", "build", "-o", binary, ".")
+	// every thread needs that), whatever the test's own CGO_ENABLED. But
+	// never loading eBPF programs: the tests run on hosts whose kernel
+	// they must not change (the e2e harness's VM tests the probe).
+	build := exec.Command("go", "build", "-ldflags", "-X main.bpf=off", "-o", binary, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := build.CombinedOutput()
 	if err != nil {
@@ -451,4 +453,62 @@ func TestSignals(t *testing.T) {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.stderr.text())
 	}
 	p.stderr.wait(t, "stopping")
+}
+
+// TestMethodEBPF: the tests' build never loads an eBPF program (it runs
+// on hosts whose kernel must stay untouched), so it shows what the plugin
+// does when the probe cannot be attached: method = ebpf refuses to start,
+// saying why, and method = auto on a kernel without backlog_max_depth
+// samples, saying why. -check only reads (kernel, BTF, capabilities,
+// kallsyms) and reports on the probe either way.
+func TestMethodEBPF(t *testing.T) {
+	needAudit(t)
+	ebpf := writeConfig(t, "emitters = stdout\ninterval = 1s\nmethod = ebpf\n")
+	p := start(t, "-config", ebpf)
+	p.stdin.Close()
+	if err := p.exit(); err == nil {
+		t.Fatalf("method = ebpf started without the probe:\n%s", p.stderr.text())
+	}
+	if !strings.Contains(p.stderr.text(), "method = ebpf: this build of the plugin never loads eBPF programs") {
+		t.Errorf("the refusal does not say why:\n%s", p.stderr.text())
+	}
+
+	out, _ := exec.Command(binary, "-check", "-config", ebpf, "-entry", writeEntry(t, ebpf)).CombinedOutput()
+	if !bytes.Contains(out, []byte("FAIL  probe")) || !bytes.Contains(out, []byte("kernel "+kernelRelease(t))) ||
+		!bytes.Contains(out, []byte("never loads eBPF programs")) {
+		t.Errorf("-check does not report on the probe as the plugin would find it:\n%s", out)
+	}
+
+	st, err := hostStatus()
+	if err != nil || st.HasMaxDepth {
+		return // the mark would be the source under auto
+	}
+	auto := writeConfig(t, "emitters = stdout\ninterval = 1s\nmethod = auto\n")
+	p = start(t, "-config", auto)
+	p.stdout.wait(t, "method=sampled")
+	p.stdin.Close()
+	if err := p.exit(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if !strings.Contains(p.stderr.text(), "the eBPF probe of the audit queue cannot be attached") {
+		t.Errorf("auto does not say why it samples:\n%s", p.stderr.text())
+	}
+}
+
+func kernelRelease(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func hostStatus() (auditclient.Status, error) {
+	c, err := auditclient.Open()
+	if err != nil {
+		return auditclient.Status{}, err
+	}
+	defer c.Close()
+	return c.Status()
 }
