@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -65,6 +66,29 @@ func check(ctx context.Context, path string, w io.Writer) int {
 		r.detail(fmt.Sprintf("wait time: %v", err))
 	} else {
 		r.detail(fmt.Sprintf("wait time: kernel HZ %d (from %s)", hz, src))
+	}
+
+	if cfg != nil {
+		// What the daemon confines itself to, after start-up (-check
+		// itself runs unconfined).
+		abi, filters := sandboxSupport()
+		what := fmt.Sprintf("Landlock ABI %d", abi)
+		if abi == 0 {
+			what = "no Landlock on this kernel (Linux 5.13 or later, with landlock in its lsm= list): files not confined"
+		}
+		if filters {
+			r.ok("sandbox", what+"; seccomp filter")
+		} else {
+			r.ok("sandbox", what+"; no seccomp filters on this kernel: system calls not confined")
+		}
+		r.detail("may read, once started:")
+		for _, rd := range newSandbox(path, cfg, os.Getenv).read {
+			p := rd.path
+			if rd.dir {
+				p += "/"
+			}
+			r.detail(fmt.Sprintf("  %s (%s)", p, rd.why))
+		}
 	}
 
 	if cfg != nil {

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -150,10 +151,28 @@ func daemon(ctx context.Context, path string, stdin io.Reader, logger *slog.Logg
 	} else {
 		logger.Debug("kernel tick rate", "hz", hz, "from", hzSource)
 	}
+
+	// The sandbox comes last: whatever start-up needs that the sandbox
+	// refuses (an eBPF probe: bpf(); capset) must be done by now.
+	sb := newSandbox(path, cfg, os.Getenv)
+	done, err := sb.apply()
+	if err != nil {
+		return errors.Join(err, client.Close())
+	}
+	if done.landlockABI == 0 {
+		logger.Warn("sandbox: this kernel has no Landlock (Linux 5.13 or later, with landlock in its lsm= list): the files the plugin may read are not confined")
+	}
+	if !done.seccomp {
+		logger.Warn("sandbox: this kernel has no seccomp filters (CONFIG_SECCOMP_FILTER): the system calls the plugin may make are not confined")
+	}
+	logger.Info("sandbox: confined", "landlock_abi", done.landlockABI, "seccomp_denied", done.denied)
+	logger.Debug("sandbox: readable", "paths", strings.Join(sb.paths(), " "))
+
 	s := service{
 		path: path, cfg: cfg, stdin: stdin,
 		kernel: client, status: st, hz: hz,
-		logger: logger, level: level,
+		sandbox: sb,
+		logger:  logger, level: level,
 		hup: hup, stopSignals: stop,
 	}
 	if st.HasMaxDepth {
@@ -171,8 +190,10 @@ type service struct {
 	mark   peak.Source  // the kernel's high-water mark, nil without one
 	status auditclient.Status
 	hz     uint32 // kernel ticks per second
-	logger *slog.Logger
-	level  *slog.LevelVar
+	// sandbox says what a reload may read; nil when not sandboxed.
+	sandbox *sandbox
+	logger  *slog.Logger
+	level   *slog.LevelVar
 
 	hup         <-chan os.Signal // SIGHUP: reload
 	stopSignals func()           // lets a second SIGTERM kill once shutdown starts
@@ -208,7 +229,7 @@ func (s service) serve(ctx context.Context) error {
 	stopped := make(chan string, 1)
 	go func() { stopped <- l.Run(ctx, resets, stdinDone) }()
 
-	r := &reloader{path: s.path, cfg: s.cfg, out: out, loop: l, logger: logger, level: s.level}
+	r := &reloader{path: s.path, cfg: s.cfg, out: out, loop: l, sandbox: s.sandbox, logger: logger, level: s.level}
 	var why string
 	for why == "" {
 		select {

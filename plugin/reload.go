@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -15,18 +16,29 @@ import (
 // does not load, or settings the loop cannot take, leave the running
 // configuration in force.
 type reloader struct {
-	path   string
-	cfg    *conf.Config // in force
-	out    *emit.Set    // the emitters in force
-	loop   *peak.Loop
-	logger *slog.Logger
-	level  *slog.LevelVar
+	path string
+	cfg  *conf.Config // in force
+	out  *emit.Set    // the emitters in force
+	loop *peak.Loop
+	// sandbox refuses a configuration that needs files it does not let
+	// the plugin read; nil when not sandboxed.
+	sandbox *sandbox
+	logger  *slog.Logger
+	level   *slog.LevelVar
 
 	closing sync.WaitGroup // old emitters being closed after reloads
 }
 
 func (r *reloader) reload(ctx context.Context) {
+	if r.sandbox != nil {
+		for _, f := range r.sandbox.unreadable() {
+			r.logger.Warn("sandbox: a file was replaced since start and cannot be read until the plugin restarts (service auditd restart)", "file", f)
+		}
+	}
 	next, err := conf.Load(r.path)
+	if err == nil && r.sandbox != nil {
+		err = r.sandbox.check(next, os.Getenv)
+	}
 	if err != nil {
 		r.logger.Error("reload: keeping the running configuration", "err", err)
 		return
