@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -380,6 +381,7 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("plugin log lines saying it reloaded: got %d, want 1", reloaded)
 		}
 	}
+	checkSandboxed(t, b)
 	st := b.last(t, "stopped")
 	pluginExit, auditdExit := st.num("plugin_exit_ms"), st.num("auditd_exit_ms")
 	t.Logf("after SIGTERM to auditd: plugin gone in %v ms, auditd in %v ms", pluginExit, auditdExit)
@@ -535,3 +537,41 @@ func TestCompare(t *testing.T) {
 
 // update makes TestCompare rewrite results/compare.tsv and compare.png.
 var update = flag.Bool("update", false, "rewrite results/compare.{tsv,png} from this run")
+
+// checkSandboxed checks that the plugin auditd started confined itself: on
+// every thread only CAP_AUDIT_CONTROL, no_new_privs and the sandbox's two
+// seccomp filters (more if auditd's own service adds some); and its log
+// says Landlock was enforced, which the guest kernel has
+// (CONFIG_SECURITY_LANDLOCK, landlock first in CONFIG_LSM).
+func checkSandboxed(t *testing.T, b *boot) {
+	t.Helper()
+	st := b.last(t, "plugin-status")
+	t.Logf("plugin %v: %v threads, Seccomp %s, Seccomp_filters %s, NoNewPrivs %s, CapEff %s",
+		st.num("pid"), st.num("threads"), st.str("Seccomp"), st.str("Seccomp_filters"), st.str("NoNewPrivs"), st.str("CapEff"))
+	want := map[string]string{"Seccomp": "2", "NoNewPrivs": "1", "CapEff": "0000000040000000", "CapBnd": "0000000040000000"}
+	for k, v := range want {
+		if got := st.str(k); got != v {
+			t.Errorf("plugin's threads: %s = %q, want %q on every one", k, got, v)
+		}
+	}
+	if n, err := strconv.Atoi(st.str("Seccomp_filters")); err != nil || n < 2 {
+		t.Errorf("plugin's threads: Seccomp_filters = %q, want at least 2 on every one", st.str("Seccomp_filters"))
+	}
+	confined := ""
+	for _, e := range b.all("syslog") {
+		line := e.str("line")
+		if strings.Contains(line, "audisp-backlog") && strings.Contains(line, "sandbox:") {
+			if strings.Contains(line, "has no") {
+				t.Errorf("plugin log: %s", line)
+			}
+			if strings.Contains(line, "confined") {
+				confined = line
+			}
+		}
+	}
+	if !regexp.MustCompile(`landlock_abi=[1-9]`).MatchString(confined) {
+		t.Errorf("no plugin log line saying Landlock confines it (got %q)", confined)
+	} else {
+		t.Logf("plugin log: %s", confined)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -267,6 +268,32 @@ func pluginPid() int {
 		}
 	}
 	return 0
+}
+
+// threadStatus reads keys from /proc/PID/task/*/status: for each key, the
+// values its threads show, distinct, joined by commas; and the thread
+// count.
+func threadStatus(pid int, keys ...string) map[string]any {
+	fields := map[string]any{"pid": pid}
+	tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	fields["threads"] = len(tasks)
+	seen := map[string][]string{}
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + task.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if v = strings.TrimSpace(v); ok && slices.Contains(keys, k) && !slices.Contains(seen[k], v) {
+				seen[k] = append(seen[k], v)
+			}
+		}
+	}
+	for _, k := range keys {
+		fields[k] = strings.Join(seen[k], ",")
+	}
+	return fields
 }
 
 func alive(pid int) bool {
@@ -518,6 +545,7 @@ func (d *driver) lifecycle() error {
 		return err
 	}
 	p1 := pluginPid()
+	d.event("plugin-status", threadStatus(p1, "Seccomp", "Seccomp_filters", "NoNewPrivs", "CapEff", "CapBnd"))
 	hup := time.Now()
 	if err := d.signalAuditd(syscall.SIGHUP); err != nil {
 		return err
