@@ -171,9 +171,11 @@ func daemon(ctx context.Context, path string, stdin io.Reader, logger *slog.Logg
 	s := service{
 		path: path, cfg: cfg, stdin: stdin,
 		kernel: client, status: st, hz: hz,
-		sandbox: sb,
-		logger:  logger, level: level,
+		logger: logger, level: level,
 		hup: hup, stopSignals: stop,
+	}
+	if done.landlockABI > 0 {
+		s.sandbox = sb
 	}
 	if st.HasMaxDepth {
 		s.mark = peak.Mark{Resetter: client}
@@ -190,10 +192,11 @@ type service struct {
 	mark   peak.Source  // the kernel's high-water mark, nil without one
 	status auditclient.Status
 	hz     uint32 // kernel ticks per second
-	// sandbox says what a reload may read; nil when not sandboxed.
+	logger *slog.Logger
+	level  *slog.LevelVar
+
+	// sandbox says what a reload may read; nil without Landlock.
 	sandbox *sandbox
-	logger  *slog.Logger
-	level   *slog.LevelVar
 
 	hup         <-chan os.Signal // SIGHUP: reload
 	stopSignals func()           // lets a second SIGTERM kill once shutdown starts

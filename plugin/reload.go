@@ -16,15 +16,16 @@ import (
 // does not load, or settings the loop cannot take, leave the running
 // configuration in force.
 type reloader struct {
-	path string
-	cfg  *conf.Config // in force
-	out  *emit.Set    // the emitters in force
-	loop *peak.Loop
-	// sandbox refuses a configuration that needs files it does not let
-	// the plugin read; nil when not sandboxed.
+	path   string
+	cfg    *conf.Config // in force
+	out    *emit.Set    // the emitters in force
+	loop   *peak.Loop
+	logger *slog.Logger
+	level  *slog.LevelVar
+
+	// sandbox refuses a configuration that needs files Landlock does not
+	// let the plugin read; nil without Landlock.
 	sandbox *sandbox
-	logger  *slog.Logger
-	level   *slog.LevelVar
 
 	closing sync.WaitGroup // old emitters being closed after reloads
 }

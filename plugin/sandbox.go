@@ -298,6 +298,9 @@ var errOutside = errors.New("not readable in the sandbox")
 // not let the plugin read, so that a reload is refused with the reason
 // rather than fail to open it.
 func (s *sandbox) check(next *conf.Config, getenv func(string) string) error {
+	if !slices.Contains(next.Emitters, conf.EmitterOTLP) {
+		return nil // no TLS file is read
+	}
 	var errs []error
 	for _, f := range tlsFiles(next, getenv) {
 		real, err := filepath.EvalSymlinks(f.path)

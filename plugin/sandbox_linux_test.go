@@ -31,6 +31,7 @@ import (
 	"github.com/audisp-backlog/audisp-backlog/auditclient"
 	"github.com/audisp-backlog/audisp-backlog/auditdstate"
 	"github.com/audisp-backlog/audisp-backlog/conf"
+	"github.com/audisp-backlog/audisp-backlog/emit/emittest"
 	"github.com/audisp-backlog/audisp-backlog/internal/compat32"
 )
 
@@ -607,4 +608,67 @@ func startDNS(t *testing.T, name string) *testDNS {
 		}
 	}()
 	return d
+}
+
+// TestSandboxReload runs the built plugin and reloads it under Landlock: a
+// configuration naming a TLS file it did not start with is refused, saying
+// why; a TLS file replaced by rename since start is reported, and the
+// reload that needs it refused; the configuration itself, replaced by
+// rename, reloads.
+func TestSandboxReload(t *testing.T) {
+	needAudit(t)
+	if abi, err := llsys.LandlockGetABIVersion(); err != nil || abi == 0 {
+		t.Skip("no Landlock on this kernel")
+	}
+	pki, err := emittest.WritePKI(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := emittest.WritePKI(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, sampledConfig+"otlp_ca_file = "+pki.CAFile+"\n")
+	replace := func(path, body string) {
+		t.Helper()
+		if err := os.WriteFile(path+".new", []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".new", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withOTLP := func(ca string) string {
+		return strings.Replace(sampledConfig, "emitters = stdout", "emitters = stdout, otlp", 1) +
+			"otlp_endpoint = 127.0.0.1:1\notlp_ca_file = " + ca + "\n"
+	}
+	p := start(t, cfg)
+	p.stderr.wait(t, "sandbox: confined")
+
+	replace(cfg, withOTLP(other.CAFile))
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	line := p.stderr.wait(t, "not readable in the sandbox")
+	if !strings.Contains(line, "keeping the running configuration") || !strings.Contains(line, "service auditd restart") {
+		t.Errorf("refusal does not say what it keeps and what to do: %s", line)
+	}
+
+	ca, err := os.ReadFile(pki.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replace(pki.CAFile, string(ca))
+	replace(cfg, withOTLP(pki.CAFile))
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	if line := p.stderr.wait(t, "was replaced since start"); !strings.Contains(line, pki.CAFile) {
+		t.Errorf("replaced file not named: %s", line)
+	}
+	p.stderr.wait(t, "permission denied")
+
+	replace(cfg, strings.Replace(sampledConfig, "interval = 1s", "interval = 2s", 1))
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.stderr.wait(t, "configuration reloaded")
+	p.stdin.Close()
+	if err := p.exit(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, p.stderr.text())
+	}
 }

@@ -195,7 +195,7 @@ func TestSandboxCheck(t *testing.T) {
 		return c
 	}
 	noEnv := func(string) string { return "" }
-	start := load("otlp_ca_file = " + filepath.Join(root, "tls/ca.pem") + "\n")
+	start := load("emitters = otlp\notlp_ca_file = " + filepath.Join(root, "tls/ca.pem") + "\n")
 	s := newSandbox(filepath.Join(root, "conf/audisp-backlog.conf"), start, noEnv)
 	for _, tc := range []struct {
 		ca string
@@ -207,7 +207,7 @@ func TestSandboxCheck(t *testing.T) {
 		{"elsewhere/ca.pem", false},
 		{"tls/missing.pem", true}, // emit.Open says it is missing
 	} {
-		err := s.check(load("otlp_ca_file = "+filepath.Join(root, tc.ca)+"\n"), noEnv)
+		err := s.check(load("emitters = otlp\notlp_ca_file = "+filepath.Join(root, tc.ca)+"\n"), noEnv)
 		if tc.ok != (err == nil) || err != nil && !errors.Is(err, errOutside) {
 			t.Errorf("otlp_ca_file %s: %v, want allowed: %v", tc.ca, err, tc.ok)
 		}
@@ -222,6 +222,9 @@ func TestSandboxCheck(t *testing.T) {
 	}
 	if err := s.check(load("emitters = otlp\n"), env); !errors.Is(err, errOutside) {
 		t.Errorf("OTEL_EXPORTER_OTLP_CERTIFICATE outside: %v", err)
+	}
+	if err := s.check(load("emitters = stdout\notlp_ca_file = "+filepath.Join(root, "elsewhere/ca.pem")+"\n"), noEnv); err != nil {
+		t.Errorf("TLS files of an OTLP emitter not in use: %v", err)
 	}
 	if s := newSandbox(filepath.Join(root, "conf/audisp-backlog.conf"), load("emitters = otlp\n"), env); !s.allows(filepath.Join(root, "elsewhere/ca.pem")) {
 		t.Errorf("OTEL_EXPORTER_OTLP_CERTIFICATE at start not allowed: %v", s.paths())
