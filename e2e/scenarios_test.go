@@ -255,6 +255,7 @@ func checkSetsLogged(t *testing.T, b *boot) {
 // drain, and the old= of the plugin's reset in the audit log).
 func TestBurst(t *testing.T) {
 	b := runGuest(t, kernelPatched, initrdPlugin, "burst", 3*time.Minute)
+	defer checkNoDenials(t, b)
 	rs := after(reports(b), lastSync(t, b))
 	if len(rs) < 2 {
 		t.Fatalf("reports after the burst: got %d, want 2", len(rs))
@@ -296,6 +297,7 @@ func TestBurst(t *testing.T) {
 // one; the next, quiet interval must not repeat either.
 func TestExternalReset(t *testing.T) {
 	b := runGuest(t, kernelPatched, initrdPlugin, "reset", 3*time.Minute)
+	defer checkNoDenials(t, b)
 	rs := after(reports(b), lastSync(t, b))
 	if len(rs) < 2 {
 		t.Fatalf("reports after the bursts: got %d, want 2", len(rs))
@@ -350,6 +352,7 @@ func TestExternalReset(t *testing.T) {
 // the plugin keeps reporting after the reload and exits within 2 s of the stop.
 func TestLifecycle(t *testing.T) {
 	b := runGuest(t, kernelPatched, initrdPlugin, "lifecycle", 2*time.Minute)
+	defer checkNoDenials(t, b)
 	rl := b.last(t, "reloaded")
 	before, after := int(rl.num("pid_before")), int(rl.num("pid_after"))
 	if after == 0 {
@@ -408,6 +411,7 @@ func TestLifecycle(t *testing.T) {
 // method=sampled, says so once in its log, and never sends the reset.
 func TestSampled(t *testing.T) {
 	b := runGuest(t, kernelUnpatched, initrdPlugin, "sampled", 3*time.Minute)
+	defer checkNoDenials(t, b)
 	if got := b.last(t, "status").num("len"); got != 44 {
 		t.Fatalf("AUDIT_GET reply: got %v bytes, want 44 (unpatched kernel)", got)
 	}
@@ -463,6 +467,7 @@ func TestCompare(t *testing.T) {
 		seed = "1"
 	}
 	b := runGuest(t, kernelPatched, initrdPlugin, "compare", 10*time.Minute, "e2e.seed="+seed)
+	defer checkNoDenials(t, b)
 	rs := reports(b)
 	bursts, polls := b.all("burst"), b.all("poll")
 	if len(bursts) != 20 {
@@ -573,5 +578,17 @@ func checkSandboxed(t *testing.T, b *boot) {
 		t.Errorf("no plugin log line saying Landlock confines it (got %q)", confined)
 	} else {
 		t.Logf("plugin log: %s", confined)
+	}
+}
+
+// checkNoDenials fails on every system call the plugin's sandbox refused
+// while the scenario ran: its seccomp filter logs each refusal to the audit
+// log (SECCOMP records; Landlock's LANDLOCK_ACCESS need a 6.15 kernel).
+func checkNoDenials(t *testing.T, b *boot) {
+	t.Helper()
+	for _, e := range b.all("audit-denial") {
+		if strings.Contains(e.str("line"), `comm="`+pluginComm+`"`) {
+			t.Errorf("the sandbox refused the plugin: %s", e.str("line"))
+		}
 	}
 }

@@ -648,8 +648,9 @@ func (d *driver) compare(seed uint64) error {
 	return nil
 }
 
-// dump prints the backlog_max_depth resets found in the audit log, the
-// plugin's syslog lines and the netlink tap's count, for the host.
+// dump prints the backlog_max_depth resets and the sandbox refusals
+// (SECCOMP, LANDLOCK_ACCESS) found in the audit log, the plugin's syslog
+// lines and the netlink tap's count, for the host.
 func (d *driver) dump() {
 	if f, err := os.Open(auditLog); err == nil {
 		defer f.Close()
@@ -676,6 +677,9 @@ func (d *driver) dump() {
 						sets[c]++
 					}
 				}
+			}
+			if strings.HasPrefix(line, "type=SECCOMP ") || strings.HasPrefix(line, "type=LANDLOCK_ACCESS ") {
+				d.event("audit-denial", map[string]any{"line": line})
 			}
 			if strings.HasPrefix(line, "type=CONFIG_CHANGE ") && strings.Contains(line, "backlog_max_depth=0 old=") {
 				_, v, _ := strings.Cut(line, "backlog_max_depth=0 old=")
