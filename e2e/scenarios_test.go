@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -254,6 +255,7 @@ func checkSetsLogged(t *testing.T, b *boot) {
 // drain, and the old= of the plugin's reset in the audit log).
 func TestBurst(t *testing.T) {
 	b := runGuest(t, kernelPatched, initrdPlugin, "burst", 3*time.Minute)
+	defer checkNoDenials(t, b)
 	rs := after(reports(b), lastSync(t, b))
 	if len(rs) < 2 {
 		t.Fatalf("reports after the burst: got %d, want 2", len(rs))
@@ -295,6 +297,7 @@ func TestBurst(t *testing.T) {
 // one; the next, quiet interval must not repeat either.
 func TestExternalReset(t *testing.T) {
 	b := runGuest(t, kernelPatched, initrdPlugin, "reset", 3*time.Minute)
+	defer checkNoDenials(t, b)
 	rs := after(reports(b), lastSync(t, b))
 	if len(rs) < 2 {
 		t.Fatalf("reports after the bursts: got %d, want 2", len(rs))
@@ -349,6 +352,7 @@ func TestExternalReset(t *testing.T) {
 // the plugin keeps reporting after the reload and exits within 2 s of the stop.
 func TestLifecycle(t *testing.T) {
 	b := runGuest(t, kernelPatched, initrdPlugin, "lifecycle", 2*time.Minute)
+	defer checkNoDenials(t, b)
 	rl := b.last(t, "reloaded")
 	before, after := int(rl.num("pid_before")), int(rl.num("pid_after"))
 	if after == 0 {
@@ -380,6 +384,7 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("plugin log lines saying it reloaded: got %d, want 1", reloaded)
 		}
 	}
+	checkSandboxed(t, b)
 	st := b.last(t, "stopped")
 	pluginExit, auditdExit := st.num("plugin_exit_ms"), st.num("auditd_exit_ms")
 	t.Logf("after SIGTERM to auditd: plugin gone in %v ms, auditd in %v ms", pluginExit, auditdExit)
@@ -406,6 +411,7 @@ func TestLifecycle(t *testing.T) {
 // method=sampled, says so once in its log, and never sends the reset.
 func TestSampled(t *testing.T) {
 	b := runGuest(t, kernelUnpatched, initrdPlugin, "sampled", 3*time.Minute)
+	defer checkNoDenials(t, b)
 	if got := b.last(t, "status").num("len"); got != 44 {
 		t.Fatalf("AUDIT_GET reply: got %v bytes, want 44 (unpatched kernel)", got)
 	}
@@ -461,6 +467,7 @@ func TestCompare(t *testing.T) {
 		seed = "1"
 	}
 	b := runGuest(t, kernelPatched, initrdPlugin, "compare", 10*time.Minute, "e2e.seed="+seed)
+	defer checkNoDenials(t, b)
 	rs := reports(b)
 	bursts, polls := b.all("burst"), b.all("poll")
 	if len(bursts) != 20 {
@@ -535,3 +542,53 @@ func TestCompare(t *testing.T) {
 
 // update makes TestCompare rewrite results/compare.tsv and compare.png.
 var update = flag.Bool("update", false, "rewrite results/compare.{tsv,png} from this run")
+
+// checkSandboxed checks that the plugin auditd started confined itself: on
+// every thread only CAP_AUDIT_CONTROL, no_new_privs and the sandbox's two
+// seccomp filters (more if auditd's own service adds some); and its log
+// says Landlock was enforced, which the guest kernel has
+// (CONFIG_SECURITY_LANDLOCK, landlock first in CONFIG_LSM).
+func checkSandboxed(t *testing.T, b *boot) {
+	t.Helper()
+	st := b.last(t, "plugin-status")
+	t.Logf("plugin %v: %v threads, Seccomp %s, Seccomp_filters %s, NoNewPrivs %s, CapEff %s",
+		st.num("pid"), st.num("threads"), st.str("Seccomp"), st.str("Seccomp_filters"), st.str("NoNewPrivs"), st.str("CapEff"))
+	want := map[string]string{"Seccomp": "2", "NoNewPrivs": "1", "CapEff": "0000000040000000", "CapBnd": "0000000040000000"}
+	for k, v := range want {
+		if got := st.str(k); got != v {
+			t.Errorf("plugin's threads: %s = %q, want %q on every one", k, got, v)
+		}
+	}
+	if n, err := strconv.Atoi(st.str("Seccomp_filters")); err != nil || n < 2 {
+		t.Errorf("plugin's threads: Seccomp_filters = %q, want at least 2 on every one", st.str("Seccomp_filters"))
+	}
+	confined := ""
+	for _, e := range b.all("syslog") {
+		line := e.str("line")
+		if strings.Contains(line, "audisp-backlog") && strings.Contains(line, "sandbox:") {
+			if strings.Contains(line, "has no") {
+				t.Errorf("plugin log: %s", line)
+			}
+			if strings.Contains(line, "confined") {
+				confined = line
+			}
+		}
+	}
+	if !regexp.MustCompile(`landlock_abi=[1-9]`).MatchString(confined) {
+		t.Errorf("no plugin log line saying Landlock confines it (got %q)", confined)
+	} else {
+		t.Logf("plugin log: %s", confined)
+	}
+}
+
+// checkNoDenials fails on every system call the plugin's sandbox refused
+// while the scenario ran: its seccomp filter logs each refusal to the audit
+// log (SECCOMP records; Landlock's LANDLOCK_ACCESS need a 6.15 kernel).
+func checkNoDenials(t *testing.T, b *boot) {
+	t.Helper()
+	for _, e := range b.all("audit-denial") {
+		if strings.Contains(e.str("line"), `comm="`+pluginComm+`"`) {
+			t.Errorf("the sandbox refused the plugin: %s", e.str("line"))
+		}
+	}
+}

@@ -2,16 +2,8 @@ package emit
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,77 +16,14 @@ import (
 	"github.com/audisp-backlog/audisp-backlog/emit/emittest"
 )
 
-// testPKI is a CA with a server certificate for 127.0.0.1 and a client
-// certificate, written as PEM files.
-type testPKI struct {
-	caFile, certFile, keyFile string // CA, client certificate and key
-	otherKeyFile              string // a key that does not match certFile
-	pool                      *x509.CertPool
-	server                    tls.Certificate
-}
-
-func newTestPKI(t *testing.T) testPKI {
+// newTestPKI writes a CA, a server and a client certificate into a
+// temporary directory.
+func newTestPKI(t *testing.T) *emittest.PKI {
 	t.Helper()
-	dir := t.TempDir()
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	writePEM := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	writeKey := func(name string, k *ecdsa.PrivateKey) string {
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return writePEM(name, "PRIVATE KEY", der)
-	}
-	now := time.Now()
-	caKey := newKey()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	p, err := emittest.WritePKI(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issue := func(serial int64, usage x509.ExtKeyUsage, key *ecdsa.PrivateKey) []byte {
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "test"},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der
-	}
-	serverKey, clientKey := newKey(), newKey()
-	p := testPKI{
-		caFile:       writePEM("ca.pem", "CERTIFICATE", caDER),
-		certFile:     writePEM("client.pem", "CERTIFICATE", issue(2, x509.ExtKeyUsageClientAuth, clientKey)),
-		keyFile:      writeKey("client-key.pem", clientKey),
-		otherKeyFile: writeKey("other-key.pem", newKey()),
-		pool:         x509.NewCertPool(),
-	}
-	p.pool.AddCert(ca)
-	p.server = tls.Certificate{Certificate: [][]byte{issue(3, x509.ExtKeyUsageServerAuth, serverKey)}, PrivateKey: serverKey}
 	return p
 }
 
@@ -112,13 +41,13 @@ func TestOTLPTLSConfig(t *testing.T) {
 		wantErr   string
 	}{
 		{name: "none", wantNil: true},
-		{name: "ca only", c: conf.OTLP{CAFile: pki.caFile}},
-		{name: "mutual", c: conf.OTLP{CAFile: pki.caFile, CertFile: pki.certFile, KeyFile: pki.keyFile}, wantCerts: 1},
-		{name: "missing ca", c: conf.OTLP{CAFile: pki.caFile + ".missing"}, wantErr: "otlp_ca_file"},
+		{name: "ca only", c: conf.OTLP{CAFile: pki.CAFile}},
+		{name: "mutual", c: conf.OTLP{CAFile: pki.CAFile, CertFile: pki.CertFile, KeyFile: pki.KeyFile}, wantCerts: 1},
+		{name: "missing ca", c: conf.OTLP{CAFile: pki.CAFile + ".missing"}, wantErr: "otlp_ca_file"},
 		{name: "ca not pem", c: conf.OTLP{CAFile: notPEM}, wantErr: "no PEM certificate"},
-		{name: "cert without key", c: conf.OTLP{CertFile: pki.certFile}, wantErr: "together"},
-		{name: "key without cert", c: conf.OTLP{KeyFile: pki.keyFile}, wantErr: "together"},
-		{name: "mismatched key", c: conf.OTLP{CertFile: pki.certFile, KeyFile: pki.otherKeyFile}, wantErr: "otlp_cert_file, otlp_key_file"},
+		{name: "cert without key", c: conf.OTLP{CertFile: pki.CertFile}, wantErr: "together"},
+		{name: "key without cert", c: conf.OTLP{KeyFile: pki.KeyFile}, wantErr: "together"},
+		{name: "mismatched key", c: conf.OTLP{CertFile: pki.CertFile, KeyFile: pki.OtherKeyFile}, wantErr: "otlp_cert_file, otlp_key_file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -148,8 +77,8 @@ func TestOTLPTLSConfig(t *testing.T) {
 func TestOTLPMutualTLS(t *testing.T) {
 	pki := newTestPKI(t)
 	serverTLS := &tls.Config{
-		Certificates: []tls.Certificate{pki.server},
-		ClientCAs:    pki.pool,
+		Certificates: []tls.Certificate{pki.Server},
+		ClientCAs:    pki.Pool,
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		MinVersion:   tls.VersionTLS12,
 	}
@@ -163,8 +92,8 @@ func TestOTLPMutualTLS(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
 			cfg := parseConf(t, "emitters = otlp", "otlp_protocol = "+protocol,
-				"otlp_endpoint = "+rcv.Addr(), "otlp_ca_file = "+pki.caFile,
-				"otlp_cert_file = "+pki.certFile, "otlp_key_file = "+pki.keyFile)
+				"otlp_endpoint = "+rcv.Addr(), "otlp_ca_file = "+pki.CAFile,
+				"otlp_cert_file = "+pki.CertFile, "otlp_key_file = "+pki.KeyFile)
 			o, err := NewOTLP(ctx, cfg.OTLP, "test")
 			if err != nil {
 				t.Fatal(err)
@@ -189,7 +118,7 @@ func TestOTLPMutualTLS(t *testing.T) {
 // setting that mends it.
 func TestOTLPCheckFixes(t *testing.T) {
 	pki := newTestPKI(t)
-	serverTLS := &tls.Config{Certificates: []tls.Certificate{pki.server}}
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{pki.Server}}
 	listen := func(protocol string, cfg *tls.Config) string {
 		t.Helper()
 		r, err := emittest.ListenOTLPTLS(protocol, "127.0.0.1:0", cfg)

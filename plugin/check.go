@@ -39,6 +39,7 @@ func check(ctx context.Context, path, entry string, w io.Writer) int {
 	st, ok := checkKernel(r, cfg)
 	checkState(r)
 	if cfg != nil {
+		checkSandbox(r, path, cfg)
 		checkEmitters(ctx, r, cfg)
 	}
 	if ok {
@@ -186,7 +187,7 @@ func checkKernel(r *report, cfg *conf.Config) (auditclient.Status, bool) {
 // requires it. It returns whether the probe would attach.
 func checkProbe(r *report, method string) bool {
 	rep, err := probe.Check()
-	if bpf == "off" {
+	if bpfPrograms == "off" {
 		err = errors.Join(err, errBPFOff)
 	}
 	switch {
@@ -222,6 +223,29 @@ func figure(f auditdstate.Figure) string {
 		return "?"
 	}
 	return fmt.Sprint(f.Value)
+}
+
+// checkSandbox says what the daemon confines itself to after start-up
+// (-check itself runs unconfined).
+func checkSandbox(r *report, path string, cfg *conf.Config) {
+	abi, filters := sandboxSupport()
+	what := fmt.Sprintf("Landlock ABI %d", abi)
+	if abi == 0 {
+		what = "no Landlock on this kernel (Linux 5.13 or later, with landlock in its lsm= list): files not confined"
+	}
+	if filters {
+		r.ok("sandbox", what+"; seccomp filter")
+	} else {
+		r.ok("sandbox", what+"; no seccomp filters on this kernel: system calls not confined")
+	}
+	r.detail("may read, once started:")
+	for _, rd := range newSandbox(path, cfg, os.Getenv).read {
+		p := rd.path
+		if rd.dir {
+			p += "/"
+		}
+		r.detail(fmt.Sprintf("  %s (%s)", p, rd.why))
+	}
 }
 
 // checkFigures are the sizing figures -check has: the kernel's mark (the

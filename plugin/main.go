@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -34,10 +35,10 @@ import (
 var (
 	version = "0.0.0-dev"
 	commit  = "unknown"
-	// bpf = "off" (-ldflags -X main.bpf=off) builds a plugin that never
+	// bpfPrograms = "off" (-ldflags -X main.bpfPrograms=off) builds a plugin that never
 	// loads an eBPF program: the tests' build, which runs on hosts whose
 	// kernel must not be touched. method = auto then samples.
-	bpf = "on"
+	bpfPrograms = "on"
 )
 
 // The exit path's bounds. auditd 4.2 stops every plugin on each reload:
@@ -181,11 +182,34 @@ func daemon(ctx context.Context, path string, stdin io.Reader, logger *slog.Logg
 	} else {
 		logger.Debug("kernel tick rate", "hz", hz, "from", hzSource)
 	}
+
+	// The sandbox comes last: whatever start-up needs that the sandbox
+	// refuses (an eBPF probe: bpf(); capset) must be done by now.
+	sb := newSandbox(path, cfg, os.Getenv)
+	done, err := sb.apply()
+	if err != nil {
+		if prb != nil {
+			err = errors.Join(err, prb.Close())
+		}
+		return errors.Join(err, client.Close())
+	}
+	if done.landlockABI == 0 {
+		logger.Warn("sandbox: this kernel has no Landlock (Linux 5.13 or later, with landlock in its lsm= list): the files the plugin may read are not confined")
+	}
+	if !done.seccomp {
+		logger.Warn("sandbox: this kernel has no seccomp filters (CONFIG_SECCOMP_FILTER): the system calls the plugin may make are not confined")
+	}
+	logger.Info("sandbox: confined", "landlock_abi", done.landlockABI, "seccomp_denied", done.denied)
+	logger.Debug("sandbox: readable", "paths", strings.Join(sb.paths(), " "))
+
 	s := service{
 		path: path, cfg: cfg, stdin: stdin,
 		kernel: client, status: st, hz: hz,
 		logger: logger, level: level,
 		hup: hup, stopSignals: stop,
+	}
+	if done.landlockABI > 0 {
+		s.sandbox = sb
 	}
 	if st.HasMaxDepth {
 		s.mark = peak.Mark{Resetter: client}
@@ -200,7 +224,7 @@ func daemon(ctx context.Context, path string, stdin io.Reader, logger *slog.Logg
 func openProbe(method string, logger *slog.Logger) (*peak.Probe, error) {
 	var p *probe.Probe
 	err := errBPFOff
-	if bpf != "off" {
+	if bpfPrograms != "off" {
 		p, err = probe.Open(logger)
 	}
 	if err != nil {
@@ -226,6 +250,9 @@ type service struct {
 	hz     uint32 // kernel ticks per second
 	logger *slog.Logger
 	level  *slog.LevelVar
+
+	// sandbox says what a reload may read; nil without Landlock.
+	sandbox *sandbox
 
 	hup         <-chan os.Signal // SIGHUP: reload
 	stopSignals func()           // lets a second SIGTERM kill once shutdown starts
@@ -264,7 +291,7 @@ func (s service) serve(ctx context.Context) error {
 	stopped := make(chan string, 1)
 	go func() { stopped <- l.Run(ctx, resets, stdinDone) }()
 
-	r := &reloader{path: s.path, cfg: s.cfg, out: out, loop: l, logger: logger, level: s.level}
+	r := &reloader{path: s.path, cfg: s.cfg, out: out, loop: l, sandbox: s.sandbox, logger: logger, level: s.level}
 	var why string
 	for why == "" {
 		select {
@@ -283,8 +310,8 @@ func (s service) serve(ctx context.Context) error {
 	return nil
 }
 
-// errBPFOff is openProbe's error in a build made with bpf = "off".
-var errBPFOff = errors.New("this build of the plugin never loads eBPF programs (built with -X main.bpf=off, as its tests are)")
+// errBPFOff is openProbe's error in a build made with bpfPrograms = "off".
+var errBPFOff = errors.New("this build of the plugin never loads eBPF programs (built with -X main.bpfPrograms=off, as its tests are)")
 
 // closeKernel closes the kernel client and the probe, when serve fails
 // before the loop took them over.

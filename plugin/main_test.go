@@ -23,6 +23,9 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(sandboxChildEnv); mode != "" {
+		os.Exit(sandboxChild(mode)) // TestSandboxInProcess's child
+	}
 	dir, err := os.MkdirTemp("", "audisp-backlog-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -33,7 +36,7 @@ func TestMain(m *testing.M) {
 	// every thread needs that), whatever the test's own CGO_ENABLED. But
 	// never loading eBPF programs: the tests run on hosts whose kernel
 	// they must not change (the e2e harness's VM tests the probe).
-	build := exec.Command("go", "build", "-ldflags", "-X main.bpf=off", "-o", binary, ".")
+	build := exec.Command("go", "build", "-ldflags", "-X main.bpfPrograms=off", "-o", binary, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := build.CombinedOutput()
 	if err != nil {

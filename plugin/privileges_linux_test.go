@@ -12,9 +12,11 @@ import (
 // TestPrivilegesDropped starts the plugin as root and reads every one of its
 // threads' /proc status: only CAP_AUDIT_CONTROL (bit 30) is left in the
 // effective, permitted and bounding sets, nothing in the inheritable and
-// ambient ones, and no_new_privs is set. It does so with the full bounding
-// set auditd runs with, and with a container's, which the plugin trims
-// without dropping what is not there.
+// ambient ones, no_new_privs is set, and the sandbox's two seccomp filters
+// are on every thread (Seccomp 2 is filter mode). It does so with the full
+// bounding set auditd runs with, and with a container's, which the plugin
+// trims without dropping what is not there. (Landlock shows nowhere in
+// /proc; TestSandboxInProcess tests it.)
 func TestPrivilegesDropped(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the plugin drops capabilities only when it runs as root; this test is not root")
@@ -40,6 +42,7 @@ func TestPrivilegesDropped(t *testing.T) {
 func checkPrivilegesDropped(t *testing.T, p *plugin) {
 	t.Helper()
 	p.stderr.wait(t, "dropped every capability")
+	p.stderr.wait(t, "sandbox:")
 	p.stdout.wait(t, "method=sampled") // running past its start
 
 	const auditControl = "0000000040000000"
@@ -50,6 +53,9 @@ func checkPrivilegesDropped(t *testing.T, p *plugin) {
 		"CapInh":     "0000000000000000",
 		"CapAmb":     "0000000000000000",
 		"NoNewPrivs": "1",
+		// The filter list and the architecture guard (applySeccomp).
+		"Seccomp":         "2",
+		"Seccomp_filters": "2",
 	}
 	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", p.cmd.Process.Pid))
 	if err != nil || len(tasks) < 2 {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/conf"
@@ -20,10 +21,22 @@ type reloader struct {
 	loop   *peak.Loop
 	logger *slog.Logger
 	level  *slog.LevelVar
+
+	// sandbox refuses a configuration that needs files Landlock does not
+	// let the plugin read; nil without Landlock.
+	sandbox *sandbox
 }
 
 func (r *reloader) reload(ctx context.Context) {
+	if r.sandbox != nil {
+		for _, f := range r.sandbox.unreadable() {
+			r.logger.Warn("sandbox: a file was replaced since start and cannot be read until the plugin restarts (service auditd restart)", "file", f)
+		}
+	}
 	next, err := conf.Load(r.path)
+	if err == nil && r.sandbox != nil {
+		err = r.sandbox.check(next, os.Getenv)
+	}
 	if err != nil {
 		r.logger.Error("reload: keeping the running configuration", "err", err)
 		return

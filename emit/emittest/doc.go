@@ -3,7 +3,8 @@
 // HTTP ([ListenOTLPHTTP]) built on the official collector service
 // definitions, a statsd datagram listener for UDP and unix datagram sockets
 // ([ListenStatsD]), and a TCP listener that accepts connections and never
-// answers ([ListenBlackhole]).
+// answers ([ListenBlackhole]). [WritePKI] makes the certificates for a
+// receiver that requires client certificates.
 //
 // It does not depend on package testing, so the plugin's tests and the
 // end-to-end harness's in-guest collector can use it as well. Each peer

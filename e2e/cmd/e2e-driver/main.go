@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -273,6 +274,32 @@ func pluginPid() int {
 	return 0
 }
 
+// threadStatus reads keys from /proc/PID/task/*/status: for each key, the
+// values its threads show, distinct, joined by commas; and the thread
+// count.
+func threadStatus(pid int, keys ...string) map[string]any {
+	fields := map[string]any{"pid": pid}
+	tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	fields["threads"] = len(tasks)
+	seen := map[string][]string{}
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + task.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if v = strings.TrimSpace(v); ok && slices.Contains(keys, k) && !slices.Contains(seen[k], v) {
+				seen[k] = append(seen[k], v)
+			}
+		}
+	}
+	for _, k := range keys {
+		fields[k] = strings.Join(seen[k], ",")
+	}
+	return fields
+}
+
 func alive(pid int) bool {
 	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	return err == nil && !strings.Contains(string(st), ") Z ")
@@ -522,6 +549,7 @@ func (d *driver) lifecycle() error {
 		return err
 	}
 	p1 := pluginPid()
+	d.event("plugin-status", threadStatus(p1, "Seccomp", "Seccomp_filters", "NoNewPrivs", "CapEff", "CapBnd"))
 	hup := time.Now()
 	if err := d.signalAuditd(syscall.SIGHUP); err != nil {
 		return err
@@ -624,8 +652,9 @@ func (d *driver) compare(seed uint64) error {
 	return nil
 }
 
-// dump prints the backlog_max_depth resets found in the audit log, the
-// plugin's syslog lines and the netlink tap's count, for the host.
+// dump prints the backlog_max_depth resets and the sandbox refusals
+// (SECCOMP, LANDLOCK_ACCESS) found in the audit log, the plugin's syslog
+// lines and the netlink tap's count, for the host.
 func (d *driver) dump() {
 	if f, err := os.Open(auditLog); err == nil {
 		defer f.Close()
@@ -652,6 +681,9 @@ func (d *driver) dump() {
 						sets[c]++
 					}
 				}
+			}
+			if strings.HasPrefix(line, "type=SECCOMP ") || strings.HasPrefix(line, "type=LANDLOCK_ACCESS ") {
+				d.event("audit-denial", map[string]any{"line": line})
 			}
 			if strings.HasPrefix(line, "type=CONFIG_CHANGE ") && strings.Contains(line, "backlog_max_depth=0 old=") {
 				_, v, _ := strings.Cut(line, "backlog_max_depth=0 old=")
