@@ -61,6 +61,7 @@ func secondInterval() Interval {
 		// No state report from auditd, or none recent: no auditd figure.
 		Probe: &ProbeFigures{
 			Depths:        DepthHistogram{Counts: depths, Count: 17, Sum: 9*1 + 5*2 + 3*17},
+			MeanDepth:     70.0 / 17,
 			RetryMaxDepth: Figure{2, true},
 			HoldMaxDepth:  Figure{}, // not measured: no point
 			Lost: []CauseCount{{"rate_limit", 0}, {"backlog_limit", 2}, {"no_memory", 0},

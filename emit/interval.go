@@ -108,6 +108,10 @@ type ProbeFigures struct {
 	// as they were queued, themselves included, cumulative since
 	// CounterStart.
 	Depths DepthHistogram
+	// MeanDepth is the mean depth the interval's records found as they
+	// were queued (0 when none was): the queue's average length as the
+	// records saw it.
+	MeanDepth float64
 	// RetryMaxDepth and HoldMaxDepth are the interval's highest lengths
 	// of kauditd's retry queue (records auditd did not take in time) and
 	// hold queue (records waiting for an auditd to connect), which the

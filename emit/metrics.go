@@ -105,6 +105,14 @@ var metrics = []Metric{
 			}
 			return &iv.Probe.Depths
 		}),
+	fraction("linux.audit.backlog.enqueue_depth_mean", "{record}", "",
+		"Mean depth of the kernel's audit queue that the interval's records found when queued, themselves included: the queue's average length as the records saw it (0 when none was queued). eBPF probe only.",
+		func(iv *Interval, dst []Point) []Point {
+			if iv.Probe == nil {
+				return dst
+			}
+			return append(dst, Point{Float: iv.Probe.MeanDepth})
+		}),
 	probeGauge("linux.audit.kauditd.retry_queue.max_depth",
 		"The interval's highest length of kauditd's retry queue: records auditd did not take in time, to be sent again, which the backlog does not count. eBPF probe only.",
 		func(p *ProbeFigures) Figure { return p.RetryMaxDepth }),

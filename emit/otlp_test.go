@@ -97,6 +97,7 @@ func wantOTLP(iv Interval) map[string]wantMetric {
 			count: pr.Depths.Count, sum: pr.Depths.Sum,
 			bounds: strings.Join(bounds, " "), buckets: fmt.Sprint(pr.Depths.Counts),
 		}}
+		want["linux.audit.backlog.enqueue_depth_mean"] = wantMetric{unit: "{record}", gauge: true, isDouble: true, points: g(fmt.Sprint(pr.MeanDepth), "")}
 		if pr.RetryMaxDepth.OK {
 			want["linux.audit.kauditd.retry_queue.max_depth"] = wantMetric{unit: "{record}", gauge: true, points: g(fmt.Sprint(pr.RetryMaxDepth.Value), "")}
 		}

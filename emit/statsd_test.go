@@ -89,6 +89,7 @@ var wantDogStatsD = [][]string{{
 	"linux.audit.backlog.enqueue_depth:9|c|#env:test,bucket:0-1", // only the buckets something fell in
 	"linux.audit.backlog.enqueue_depth:5|c|#env:test,bucket:2-3",
 	"linux.audit.backlog.enqueue_depth:3|c|#env:test,bucket:16-31",
+	"linux.audit.backlog.enqueue_depth_mean:4.117647058823529|g|#env:test",
 	"linux.audit.kauditd.retry_queue.max_depth:2|g|#env:test", // the hold queue's is not measured
 	"linux.audit.probe.lost:0|c|#env:test,cause:rate_limit",
 	"linux.audit.probe.lost:2|c|#env:test,cause:backlog_limit",
@@ -235,7 +236,7 @@ func TestStatsDReopened(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every count is 0, and a histogram's buckets at 0 are not sent.
-	want := slices.DeleteFunc(slices.Clone(wantDogStatsD[1]), func(l string) bool { return strings.Contains(l, "enqueue_depth") })
+	want := slices.DeleteFunc(slices.Clone(wantDogStatsD[1]), func(l string) bool { return strings.Contains(l, "enqueue_depth:") })
 	got, err := l.Lines(t.Context(), len(want))
 	if err != nil {
 		t.Fatal(err)

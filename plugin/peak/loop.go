@@ -498,6 +498,7 @@ func (l *Loop) probeFigures(s *probe.Snapshot) *emit.ProbeFigures {
 	}
 	f := &emit.ProbeFigures{
 		Depths:        emit.DepthHistogram{Counts: append([]uint64(nil), t.depths[:]...), Count: t.count, Sum: t.sum},
+		MeanDepth:     s.MeanDepth(),
 		RetryMaxDepth: emit.Figure{Value: uint64(s.RetryMaxDepth), OK: l.probe.RetryHold},
 		HoldMaxDepth:  emit.Figure{Value: uint64(s.HoldMaxDepth), OK: l.probe.RetryHold},
 	}

@@ -107,6 +107,9 @@ func TestLoopProbe(t *testing.T) {
 	if h.Count != 6 || h.Sum != 1+2+3+40+2+5 || h.Counts[0] != 1 || h.Counts[1] != 3 || h.Counts[2] != 1 || h.Counts[5] != 1 {
 		t.Errorf("cumulative histogram %+v, want 6 depths: 1 | 2 3 2 | 5 | 40", h)
 	}
+	if iv.Probe.MeanDepth != 5 {
+		t.Errorf("mean depth of the second interval %v, want 5 (its one record)", iv.Probe.MeanDepth)
+	}
 	if iv.Probe.RetryMaxDepth.OK || iv.Probe.HoldMaxDepth.OK {
 		t.Errorf("retry/hold queues reported although not measured: %+v %+v", iv.Probe.RetryMaxDepth, iv.Probe.HoldMaxDepth)
 	}
