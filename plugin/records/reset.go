@@ -46,8 +46,8 @@ func splitRecord(line []byte) (node, typ, rest []byte, ok bool) {
 
 // parseReset parses the part of a CONFIG_CHANGE record that starts with
 // "msg=audit(". It reports ok only for a backlog_max_depth reset that
-// succeeded (res=1, or no res field); every other configuration change is
-// not ok. Fields after a \x1d (auditd's ENRICHED interpretations) are
+// succeeded (res=1, or no res field, whose last field is then ignored);
+// every other configuration change is not ok. Fields after a \x1d (auditd's ENRICHED interpretations) are
 // ignored.
 func parseReset(rest []byte) (rec Reset, ok bool) {
 	stamp, fields, ok := bytes.Cut(rest[len(prefixAudit):], []byte("): "))
@@ -62,6 +62,17 @@ func parseReset(rest []byte) (rec Reset, ok bool) {
 		return rec, false
 	}
 	rec.AUID, rec.Ses = UnsetID, UnsetID
+	if !bytes.Contains(fields, []byte(" res=")) {
+		// Without its closing res= the record may have been cut:
+		// auditd 4.2.0 and 4.2.1 drop the last 16 bytes of every local
+		// record they hand to plugins with log_format = RAW. Its last
+		// field may then be a truncated value, so it is not used.
+		if i := bytes.LastIndexByte(fields, ' '); i >= 0 {
+			fields = fields[:i]
+		} else {
+			fields = nil
+		}
+	}
 	var seenDepth, seenOld bool
 	for len(fields) > 0 {
 		var field []byte

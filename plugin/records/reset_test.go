@@ -51,6 +51,21 @@ func TestParseResetRecord(t *testing.T) {
 			want: Reset{Old: 8, Time: stamp, Serial: 456, AUID: 1, Ses: 2},
 			ok:   true,
 		},
+		{
+			// auditd 4.2.1, log_format = RAW: the record's last 16 bytes
+			// cut ("4294967295 res=1" of ses=4294967295 res=1).
+			name: "cut by auditd 4.2.1",
+			line: "type=CONFIG_CHANGE msg=audit(1700000000.123:456): op=set backlog_max_depth=0 old=4762 auid=1000 ses=\n",
+			want: Reset{Old: 4762, Time: stamp, Serial: 456, AUID: 1000, Ses: UnsetID},
+			ok:   true,
+		},
+		{
+			name: "cut inside the session",
+			line: "type=CONFIG_CHANGE msg=audit(1700000000.123:456): op=set backlog_max_depth=0 old=4762 auid=1000 ses=42\n",
+			want: Reset{Old: 4762, Time: stamp, Serial: 456, AUID: 1000, Ses: UnsetID},
+			ok:   true,
+		},
+		{name: "cut inside old", line: "type=CONFIG_CHANGE msg=audit(1700000000.123:456): op=set backlog_max_depth=0 old=47"},
 		{name: "backlog limit change", line: "type=CONFIG_CHANGE msg=audit(1700000000.123:456): op=set audit_backlog_limit=8192 old=64 auid=0 ses=1 res=1"},
 		{name: "old kernel backlog limit", line: "type=CONFIG_CHANGE msg=audit(1364475353.159:24270): audit_backlog_limit=64 old=8192 auid=0 ses=1 res=1"},
 		{name: "wait time reset", line: "type=CONFIG_CHANGE msg=audit(1700000000.123:456): op=set backlog_wait_time_actual=0 old=5 auid=0 ses=1 res=1"},
