@@ -208,6 +208,8 @@ func (l *Loop) logMethod(st auditclient.Status) {
 	switch {
 	case l.method == emit.MethodKernel:
 		l.logger.Info("measuring with the kernel's backlog high-water mark", "method", l.method, "interval", l.set.Interval, "sample_interval", l.sampleEvery())
+	case l.method == emit.MethodEBPF && st.HasMaxDepth:
+		l.logger.Info("measuring with the eBPF probe of the kernel's audit queue, as configured (the kernel's backlog_max_depth is not used)", "method", l.method, "interval", l.set.Interval, "sample_interval", l.sampleEvery())
 	case l.method == emit.MethodEBPF:
 		l.logger.Info("measuring with the eBPF probe of the kernel's audit queue (this kernel has no backlog_max_depth)", "method", l.method, "interval", l.set.Interval, "sample_interval", l.sampleEvery())
 	case st.HasMaxDepth:

@@ -30,7 +30,10 @@ type Event struct {
 	Value float64           `json:"value"`
 	Attrs map[string]string `json:"attrs,omitempty"`
 	MS    int64             `json:"ms,omitempty"` // data point time, unix ms
-	Line  string            `json:"line,omitempty"`
+	// Instance is the exporter's service.instance.id resource attribute,
+	// which tells apart several plugins in one guest.
+	Instance string `json:"instance,omitempty"`
+	Line     string `json:"line,omitempty"`
 }
 
 func main() {
@@ -99,8 +102,16 @@ func run(ctx context.Context, w io.Writer, grpcAddr, httpAddr, statsdAddr string
 // points turns an export request into one event per number data point.
 func points(req emittest.Request) []Event {
 	var out []Event
+	instance := ""
+	for _, rm := range req.Metrics.GetResourceMetrics() {
+		for _, kv := range rm.GetResource().GetAttributes() {
+			if kv.GetKey() == "service.instance.id" {
+				instance = kv.GetValue().GetStringValue()
+			}
+		}
+	}
 	for _, p := range req.Points() {
-		e := Event{Ev: "otlp", Proto: req.Protocol, Name: p.Metric,
+		e := Event{Ev: "otlp", Proto: req.Protocol, Name: p.Metric, Instance: instance,
 			MS: time.Unix(0, int64(p.GetTimeUnixNano())).UnixMilli(), Attrs: p.Attrs}
 		switch v := p.GetValue().(type) {
 		case *metricpb.NumberDataPoint_AsInt:

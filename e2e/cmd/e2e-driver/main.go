@@ -32,6 +32,7 @@ import (
 const (
 	pluginPath = "/usr/sbin/audisp-backlog"
 	pluginConf = "/etc/audit/audisp-backlog.conf"
+	pluginsDir = "/etc/audit/plugins.d"
 	auditLog   = "/var/log/audit/audit.log"
 	syslogFile = "/var/log/messages"
 	maxDepth   = "linux.audit.backlog.max_depth"
@@ -147,6 +148,31 @@ func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 // writeConf writes the plugin's configuration as auditd would find it.
 func writeConf(lines ...string) error {
 	return os.WriteFile(pluginConf, []byte(strings.Join(lines, "\n")+"\n"), 0o640)
+}
+
+// addInstance has auditd start one more instance of the plugin, named
+// name: its own plugins.d entry, a copy of the shipped one pointing at its
+// own configuration, the scenarios' common one with lines added.
+func addInstance(name, interval string, lines ...string) error {
+	entry, err := os.ReadFile(pluginsDir + "/audisp-backlog.conf")
+	if err != nil {
+		return err
+	}
+	config := "/etc/audit/audisp-backlog-" + name + ".conf"
+	text := strings.ReplaceAll(string(entry), pluginConf, config) // the args line, and comments naming it
+	if text == string(entry) {
+		return fmt.Errorf("%s/audisp-backlog.conf does not name %s", pluginsDir, pluginConf)
+	}
+	if err := os.WriteFile(pluginsDir+"/audisp-backlog-"+name+".conf", []byte(text), 0o640); err != nil {
+		return err
+	}
+	return os.WriteFile(config, []byte(strings.Join(append([]string{
+		"interval = " + interval,
+		"emitters = otlp",
+		"otlp_endpoint = 127.0.0.1:4317",
+		"otlp_insecure = yes",
+		"log_level = debug",
+	}, lines...), "\n")+"\n"), 0o640)
 }
 
 // pluginConfig is the scenarios' common configuration: both network
@@ -603,9 +629,17 @@ func (d *driver) sampled() error {
 
 // compare is scenario 5: twenty bursts of random size at random times with
 // auditd running, while a 1 s poller samples the backlog like a classic
-// monitoring agent would.
+// monitoring agent would. auditd runs three instances of the plugin, each
+// measuring the same queue its own way: the kernel's mark (the reference),
+// the eBPF probe, and 100 ms sampling; their reports tell apart by their
+// method attribute.
 func (d *driver) compare(seed uint64) error {
-	if err := d.setup("5s"); err != nil {
+	for _, method := range []string{"ebpf", "sampled"} {
+		if err := addInstance(method, "5s", "method = "+method, "resource_attributes = service.instance.id="+method); err != nil {
+			return err
+		}
+	}
+	if err := d.setup("5s", "method = kernel", "resource_attributes = service.instance.id=kernel"); err != nil {
 		return err
 	}
 	poll := exec.Command("/bin/audit-poll", "1s")
@@ -630,21 +664,49 @@ func (d *driver) compare(seed uint64) error {
 	}()
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	d.event("seed", map[string]any{"seed": seed})
-	if _, err := d.nextReport(15 * time.Second); err != nil {
+	// The instances' intervals end at different times (the eBPF one
+	// starts later, after attaching its probe). A burst that is still
+	// draining when an interval ends counts, through the records queued
+	// meanwhile, in the next interval of one instance and not of the
+	// other. So each burst waits for the queue to drain, and then for the
+	// kernel's and the eBPF instance's intervals to end: every burst then
+	// lies in one interval of each, which starts with the queue empty.
+	reports := func(after time.Time) error {
+		seen := map[string]bool{}
+		for !seen["kernel"] || !seen["ebpf"] {
+			r, err := d.nextReport(15 * time.Second)
+			if err != nil {
+				return err
+			}
+			// Only an interval that ended after the drain: one that
+			// ended before may be reported later (the kernel
+			// instance waits for its reset's record).
+			seen[r.Method] = seen[r.Method] || r.MS > after.UnixMilli()
+		}
+		return nil
+	}
+	if err := reports(time.Now()); err != nil {
 		return err
 	}
 	for i := range 20 {
-		time.Sleep(time.Duration(200+rng.IntN(2800)) * time.Millisecond)
+		time.Sleep(time.Duration(100+rng.IntN(1400)) * time.Millisecond)
 		if err := d.burst(200+rng.IntN(5800), fmt.Sprintf("cmp%d", i)); err != nil {
 			return err
 		}
-		if _, err := d.nextReport(15 * time.Second); err != nil {
+		if _, err := d.drain(); err != nil {
+			return err
+		}
+		now := time.Now()
+		d.event("drained", map[string]any{"tag": fmt.Sprintf("cmp%d", i), "ms": now.UnixMilli()})
+		if err := reports(now); err != nil {
 			return err
 		}
 	}
-	if _, err := d.nextReport(15 * time.Second); err != nil { // one quiet interval
+	if err := reports(time.Now()); err != nil { // one quiet interval
 		return err
 	}
+	// The sampled instance's report of that interval.
+	time.Sleep(time.Second)
 	poll.Process.Signal(syscall.SIGTERM)
 	<-done
 	poll.Wait() // exit status after SIGTERM says nothing
