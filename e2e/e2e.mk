@@ -14,7 +14,7 @@ E2E_RUN     ?= .
 E2E_ENV      = AUDISP_E2E=1 AUDISP_E2E_BUILD=$(CURDIR)/$(E2E_BUILD) AUDISP_E2E_CACHE=$(E2E_CACHE)
 
 .PHONY: e2e e2e-results e2e-smoke e2e-kernels e2e-tools e2e-initramfs e2e-initramfs-noplugin e2e-clean
-.PHONY: e2e-matrix e2e-matrix-initramfs e2e-images
+.PHONY: e2e-matrix e2e-matrix-initramfs e2e-images e2e-roots
 
 e2e: e2e-kernels e2e-initramfs e2e-initramfs-noplugin e2e-matrix-initramfs e2e-images
 	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' ./e2e
@@ -57,7 +57,12 @@ e2e-matrix-initramfs: e2e-tools build
 			$(E2E_BUILD)/initramfs-$$s.cpio.gz $(E2E_BUILD)/tools $(BIN); \
 	done
 
-e2e-images: e2e-tools
+# The roots alone (network and dpkg, little CPU): .ci/run builds them while
+# the unit tests run.
+e2e-roots:
+	@set -e; for s in $(E2E_ROOTS); do AUDISP_E2E_CACHE=$(E2E_CACHE) e2e/scripts/rootfs.sh $$s; done
+
+e2e-images: e2e-tools e2e-roots
 	$(MAKE) --no-print-directory packages PKG_RELEASE=2
 	$(MAKE) --no-print-directory packages PKG_RELEASE=1
 	@set -e; for s in $(E2E_ROOTS); do \

@@ -135,10 +135,30 @@ func checkInstall(t *testing.T, b *boot, v auditdVersion) {
 	}
 
 	// service auditd reload keeps figures coming (the driver waited for two
-	// reports after it); 4.2 restarts the plugin, earlier versions keep it.
+	// reports after it). Debian's auditd.service has no ExecReload, so
+	// service(8) runs /etc/init.d/auditd reload, which signals the pid in
+	// /var/run/auditd.pid: 3.0.9 writes it there, 4.2.1 writes
+	// /run/audit/auditd.pid, so on sid it signals nothing.
 	_, pAfterReload := pidsAt(t, b, "after-reload")
-	if restarted := pAfterReload != pReload; restarted != v.restarts || pAfterReload == 0 {
-		t.Errorf("service auditd reload under auditd %s: plugin pid %d -> %d, want restarted = %v", v.version, pReload, pAfterReload, v.restarts)
+	if pAfterReload != pReload {
+		t.Errorf("service auditd reload under auditd %s: plugin pid %d -> %d, want it kept", v.version, pReload, pAfterReload)
+	}
+	rj := cmdOut(t, b, "reload-journal").str("out")
+	t.Logf("journal after service auditd reload:\n%s", rj)
+	if got, want := strings.Contains(rj, "config change requested"), !v.restarts; got != want {
+		t.Errorf("service auditd reload under auditd %s: auditd logged a config change = %v, want %v", v.version, got, want)
+	}
+	// auditctl --signal HUP reaches auditd on both: 4.2 restarts the
+	// plugin, earlier versions forward SIGHUP; figures keep coming.
+	_, pSig0 := pidsAt(t, b, "before-signal")
+	_, pSig1 := pidsAt(t, b, "after-signal")
+	if restarted := pSig1 != pSig0; restarted != v.restarts || pSig1 == 0 {
+		t.Errorf("auditctl --signal HUP under auditd %s: plugin pid %d -> %d, want restarted = %v", v.version, pSig0, pSig1, v.restarts)
+	}
+	sj := cmdOut(t, b, "signal-journal").str("out")
+	t.Logf("journal after auditctl --signal HUP:\n%s", sj)
+	if !v.restarts && !strings.Contains(sj, "configuration reloaded") {
+		t.Errorf("auditd %s forwards SIGHUP, but the plugin did not log that it reloaded", v.version)
 	}
 
 	// Upgrade: edited conffiles kept, auditd and the plugin not restarted.
@@ -179,6 +199,18 @@ func checkInstall(t *testing.T, b *boot, v auditdVersion) {
 		t.Errorf("auditd's journal after remove does not name %s:\n%s", guestPlugin, j)
 	}
 	t.Logf("auditd after remove, restart:\n%s", j)
+	// A reload with the entry of the removed package left: 4.2 refuses the
+	// whole plugin reload (load_plugin_conf fails, reconfigure keeps the
+	// old generation); earlier versions skip the entry.
+	rr := cmdOut(t, b, "remove-reload-journal").str("out")
+	t.Logf("auditd after remove, auditctl --signal HUP:\n%s", rr)
+	want := "Skipping audisp-backlog.conf plugin due to errors"
+	if v.restarts {
+		want = "Plugin configuration reload failed, keeping old state"
+	}
+	if !strings.Contains(rr, want) {
+		t.Errorf("auditd %s reloading with the removed package's entry: journal lacks %q", v.version, want)
+	}
 	purged, left := filesAt(t, b, "after-purge")
 	for _, p := range []string{guestPlugin, guestConf, guestEntry} {
 		if purged[p]["exists"] != false {

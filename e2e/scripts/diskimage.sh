@@ -31,11 +31,16 @@ printf '127.0.0.1\tlocalhost\n127.0.1.1\te2e-guest\n::1\tlocalhost ip6-localhost
 
 # The harness's unit: after auditd (started by systemd like on any Debian
 # machine), run the driver with the serial console as its output, print its
-# exit status and power off either way.
+# exit status and power off (e2e-run; SuccessAction and FailureAction are a
+# fallback).
 cat >"$root/usr/bin/e2e-run" <<'EOF'
 #!/bin/sh
 /usr/bin/e2e-driver
 echo "@e2e {\"ev\":\"exit\",\"code\":$?}"
+# Everything the host needs is on the console: power off at once, like the
+# initramfs guests (poweroff -f), without waiting for units to stop.
+sync
+systemctl poweroff --force --force
 EOF
 chmod 0755 "$root/usr/bin/e2e-run"
 cat >"$root/etc/systemd/system/e2e.service" <<'EOF'

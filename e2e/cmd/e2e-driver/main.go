@@ -38,7 +38,7 @@ const (
 
 func main() {
 	args := cmdline()
-	d := &driver{out: os.Stdout, reports: make(chan report, 64)}
+	d := &driver{out: os.Stdout, reports: make(chan report, 1024)}
 	err := d.run(args["e2e.scenario"], args["e2e.seed"])
 	d.dump()
 	dumpStream(d)

@@ -176,11 +176,15 @@ func (d *driver) followGeneration(before map[int]string, hup time.Time, wait tim
 // at its interval's end; from 4.2 auditd stops the plugin and starts a new
 // one, and the peak must be reported once, by one of the two instances.
 func (d *driver) reloadScenario(map[string]string) error {
-	if err := d.setup("4s"); err != nil {
+	if err := d.setup("8s"); err != nil {
 		return err
 	}
 	for attempt := range 3 {
-		r0, err := d.nextReport(15 * time.Second)
+		// Sync on a fresh report, not one queued while the last attempt ran.
+		for d.pendingReports() > 0 {
+			<-d.reports
+		}
+		r0, err := d.nextReport(20 * time.Second)
 		if err != nil {
 			return err
 		}
@@ -207,7 +211,7 @@ func (d *driver) reloadScenario(map[string]string) error {
 			since = g.NewAt
 		}
 		for n := 0; n < 2; {
-			r, err := d.nextReport(15 * time.Second)
+			r, err := d.nextReport(25 * time.Second)
 			if err != nil {
 				return err
 			}
