@@ -17,7 +17,7 @@ type auditdVersion struct {
 	// restarts: a reload stops the plugin and starts a new one (4.2 and
 	// later), instead of forwarding SIGHUP to it (audisp/audispd.c).
 	restarts bool
-	// groupWritable: auditd refuses a plugin binary or plugins.d entry
+	// refusesGroupWritable: auditd refuses a plugin binary or plugins.d entry
 	// that is group-writable (4.2 and later); before, only world-writable
 	// entries and binaries without 0750 are refused.
 	refusesGroupWritable bool
