@@ -286,7 +286,7 @@ func (d *driver) stallScenario(args map[string]string) error {
 		time.Sleep(3 * time.Second) // at least one export pending in a blackhole
 	}
 
-	const rate = 500 // records a second, one every 2 ms
+	const rate = 200 // records a second, one every 5 ms
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var streamErr error
@@ -505,22 +505,27 @@ func (d *driver) permsScenario(args map[string]string) error {
 	return nil
 }
 
-// dumpStream prints what the tee plugin received of each reset record,
-// beside the same record's line in the audit log (matched by serial).
+// dumpStream prints what the tee plugin received of each reset record and
+// of the first USER records, beside the same record's line in the audit
+// log (matched by type and serial).
 func dumpStream(d *driver) {
 	f, err := os.Open(teeStream)
 	if err != nil {
 		return
 	}
 	defer f.Close()
-	logged := map[string]string{}
+	logged, users := map[string]string{}, map[string]string{}
 	if lf, err := os.Open(auditLog); err == nil {
 		sc := bufio.NewScanner(lf)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			if line := sc.Text(); strings.HasPrefix(line, "type=CONFIG_CHANGE ") {
-				serial, _ := auditStamp(line)
+			line := sc.Text()
+			serial, _ := auditStamp(line)
+			switch {
+			case strings.HasPrefix(line, "type=CONFIG_CHANGE "):
 				logged[serial] = line
+			case strings.HasPrefix(line, "type=USER "):
+				users[serial] = line
 			}
 		}
 		lf.Close()
@@ -529,8 +534,17 @@ func dumpStream(d *driver) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var serials []string
 	seen := map[string]string{}
+	userLines := 0
 	for sc.Scan() {
 		line := sc.Text()
+		if strings.HasPrefix(line, "type=USER ") && userLines < 3 {
+			serial, _ := auditStamp(line)
+			if l, ok := users[serial]; ok {
+				userLines++
+				d.event("stream-user", map[string]any{"serial": serial, "stream": line, "log": l,
+					"stream_len": len(line), "log_len": len(l)})
+			}
+		}
 		if !strings.HasPrefix(line, "type=CONFIG_CHANGE ") || !strings.Contains(line, "backlog_max_depth") {
 			continue
 		}
