@@ -14,7 +14,7 @@ E2E_RUN     ?= .
 E2E_ENV      = AUDISP_E2E=1 AUDISP_E2E_BUILD=$(CURDIR)/$(E2E_BUILD) AUDISP_E2E_CACHE=$(E2E_CACHE)
 
 .PHONY: e2e e2e-results e2e-smoke e2e-kernels e2e-tools e2e-initramfs e2e-initramfs-noplugin e2e-clean
-.PHONY: e2e-matrix e2e-matrix-initramfs e2e-images e2e-roots
+.PHONY: e2e-matrix e2e-matrix-initramfs e2e-images e2e-roots e2e-state
 
 e2e: e2e-kernels e2e-initramfs e2e-initramfs-noplugin e2e-matrix-initramfs e2e-images
 	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' ./e2e
@@ -50,6 +50,11 @@ E2E_ROOTS  ?= bookworm sid
 
 e2e-matrix: e2e-kernels e2e-matrix-initramfs e2e-images
 	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run 'TestMatrix|TestStall|TestInstall' ./e2e
+
+# auditd's state reports, idle and after a burst, rewritten into
+# auditdstate/testdata (the fixtures of the state report's parser).
+e2e-state: e2e-kernels e2e-matrix-initramfs
+	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run 'TestMatrix/.*/state' ./e2e -update-state
 
 e2e-matrix-initramfs: e2e-tools build
 	@set -e; for s in $(E2E_SUITES); do \
