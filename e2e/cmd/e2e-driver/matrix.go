@@ -202,7 +202,7 @@ func (d *driver) reloadScenario(map[string]string) error {
 		if err := d.signalAuditd(syscall.SIGHUP); err != nil {
 			return err
 		}
-		g := d.followGeneration(before, hup, 3*time.Second)
+		g := d.followGeneration(before, hup, 15*time.Second)
 		d.event("reload", map[string]any{"pid_before": pidBefore, "pid_after": pluginPid(), "hup_ms": hup.UnixMilli(),
 			"old_exit_ms": g.OldExitMS, "new_start_ms": g.NewStartMS, "new_pid": g.NewPid, "new_at_ms": unixMS(g.NewAt)})
 		// Two reports of the instance running after the reload.
