@@ -203,7 +203,12 @@ func (d *driver) reloadScenario(map[string]string) error {
 			return err
 		}
 		g := d.followGeneration(before, hup, 15*time.Second)
-		d.event("reload", map[string]any{"pid_before": pidBefore, "pid_after": pluginPid(), "hup_ms": hup.UnixMilli(),
+		pidAfter := pluginPid()
+		for i := 0; i < 100 && pidAfter == 0; i++ { // a new child may not have exec'd yet
+			time.Sleep(20 * time.Millisecond)
+			pidAfter = pluginPid()
+		}
+		d.event("reload", map[string]any{"pid_before": pidBefore, "pid_after": pidAfter, "hup_ms": hup.UnixMilli(),
 			"old_exit_ms": g.OldExitMS, "new_start_ms": g.NewStartMS, "new_pid": g.NewPid, "new_at_ms": unixMS(g.NewAt)})
 		// Two reports of the instance running after the reload.
 		since := hup
