@@ -199,15 +199,14 @@ func checkInstall(t *testing.T, b *boot, v auditdVersion) {
 		t.Errorf("auditd's journal after remove does not name %s:\n%s", guestPlugin, j)
 	}
 	t.Logf("auditd after remove, restart:\n%s", j)
-	// A reload with the entry of the removed package left: 4.2 refuses the
-	// whole plugin reload (load_plugin_conf fails, reconfigure keeps the
-	// old generation); earlier versions skip the entry.
+	// A reload with the entry of the removed package left: with no other
+	// plugin active, auditd has no dispatcher running and every version
+	// skips the entry and runs without plugins. (With another plugin
+	// active, 4.2 refuses the whole plugin reload instead: the stall
+	// scenario's first runs showed it.)
 	rr := cmdOut(t, b, "remove-reload-journal").str("out")
 	t.Logf("auditd after remove, auditctl --signal HUP:\n%s", rr)
 	want := "Skipping audisp-backlog.conf plugin due to errors"
-	if v.restarts {
-		want = "Plugin configuration reload failed, keeping old state"
-	}
 	if !strings.Contains(rr, want) {
 		t.Errorf("auditd %s reloading with the removed package's entry: journal lacks %q", v.version, want)
 	}
