@@ -14,8 +14,9 @@ E2E_RUN     ?= .
 E2E_ENV      = AUDISP_E2E=1 AUDISP_E2E_BUILD=$(CURDIR)/$(E2E_BUILD) AUDISP_E2E_CACHE=$(E2E_CACHE)
 
 .PHONY: e2e e2e-results e2e-smoke e2e-kernels e2e-tools e2e-initramfs e2e-initramfs-noplugin e2e-clean
+.PHONY: e2e-matrix e2e-matrix-initramfs e2e-images e2e-roots e2e-state
 
-e2e: e2e-kernels e2e-debian-kernels e2e-initramfs e2e-initramfs-noplugin
+e2e: e2e-kernels e2e-debian-kernels e2e-initramfs e2e-initramfs-noplugin e2e-matrix-initramfs e2e-images
 	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' ./e2e
 
 # Scenario 5 again, rewriting the table and plot that the READMEs show.
@@ -39,6 +40,41 @@ e2e-initramfs: e2e-tools build
 
 e2e-initramfs-noplugin: e2e-tools
 	AUDISP_E2E_CACHE=$(E2E_CACHE) e2e/scripts/initramfs.sh $(E2E_BUILD)/initramfs-noplugin.cpio.gz $(E2E_BUILD)/tools
+
+# The auditd matrix (issue 13): one initramfs per Debian suite, each with
+# that suite's auditd and its own libraries (scripts/suite-debs.sh), and the
+# Debian roots booting systemd (scripts/rootfs.sh, cached) as disk images
+# holding the built .deb and a newer build of it (release 2).
+E2E_SUITES ?= bookworm trixie sid
+E2E_ROOTS  ?= bookworm sid
+
+e2e-matrix: e2e-kernels e2e-matrix-initramfs e2e-images
+	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run 'TestMatrix|TestStall|TestInstall' ./e2e
+
+# auditd's state reports, idle and after a burst, rewritten into
+# auditdstate/testdata (the fixtures of the state report's parser).
+e2e-state: e2e-kernels e2e-matrix-initramfs
+	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run 'TestMatrix/.*/state' ./e2e -update-state
+
+e2e-matrix-initramfs: e2e-tools build
+	@set -e; for s in $(E2E_SUITES); do \
+		AUDISP_E2E_SUITE=$$s AUDISP_E2E_CACHE=$(E2E_CACHE) e2e/scripts/initramfs.sh \
+			$(E2E_BUILD)/initramfs-$$s.cpio.gz $(E2E_BUILD)/tools $(BIN); \
+	done
+
+# The roots alone (network and dpkg, little CPU): .ci/run builds them while
+# the unit tests run.
+e2e-roots:
+	@set -e; for s in $(E2E_ROOTS); do AUDISP_E2E_CACHE=$(E2E_CACHE) e2e/scripts/rootfs.sh $$s; done
+
+e2e-images: e2e-tools e2e-roots
+	$(MAKE) --no-print-directory packages PKG_RELEASE=2
+	$(MAKE) --no-print-directory packages PKG_RELEASE=1
+	@set -e; for s in $(E2E_ROOTS); do \
+		root=$$(AUDISP_E2E_CACHE=$(E2E_CACHE) e2e/scripts/rootfs.sh $$s); \
+		e2e/scripts/diskimage.sh $(E2E_BUILD)/root-$$s.img "$$root" $(E2E_BUILD)/tools \
+			dist/audisp-backlog_$(VERSION)-1_amd64.deb dist/audisp-backlog_$(VERSION)-2_amd64.deb; \
+	done
 
 e2e-clean:
 	rm -rf $(E2E_BUILD)

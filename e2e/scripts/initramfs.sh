@@ -21,34 +21,47 @@ pkgs="auditd libaudit1 libaudit-common libauparse0 libc6 libcap-ng0 libgssapi-kr
 libkrb5-3 libk5crypto3 libkrb5support0 libcom-err2 libkeyutils1 libwrap0
 libnsl2 libtirpc3 busybox-static"
 
-debs=$cache/debs
-mkdir -p "$debs"
-# _apt needs to write into the download directory.
-chmod 0777 "$debs"
-for p in $pkgs; do
-	# One file per package name; a newer candidate version replaces it.
-	v=$(apt-cache policy "$p" | sed -n 's/^  Candidate: //p' | sed 's/:/%3a/')
-	[ -n "$v" ] && [ "$v" != "(none)" ] || { echo "initramfs.sh: no candidate for $p (apt-get update?)" >&2; exit 1; }
-	if ! ls "$debs/${p}_${v}_"*.deb >/dev/null 2>&1; then
-		rm -f "$debs/${p}_"*.deb
-		(cd "$debs" && apt-get download -q -o APT::Sandbox::User=root "$p" >/dev/null)
-	fi
-done
-
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 stage=$root/stage
 mkdir -p "$stage"
-for d in "$debs"/*.deb; do dpkg-deb -x "$d" "$stage"; done
+if [ -n "${AUDISP_E2E_SUITE:-}" ]; then
+	# The auditd matrix: auditd of another suite with that suite's own
+	# closure, libc6 and loader included (suite-debs.sh).
+	list=$("$here/scripts/suite-debs.sh" "$AUDISP_E2E_SUITE" auditd busybox-static)
+	pkgs="the $AUDISP_E2E_SUITE closure of auditd"
+else
+	debs=$cache/debs
+	mkdir -p "$debs"
+	# _apt needs to write into the download directory.
+	chmod 0777 "$debs"
+	list=
+	for p in $pkgs; do
+		# One file per package name; a newer candidate version replaces it.
+		v=$(apt-cache policy "$p" | sed -n 's/^  Candidate: //p' | sed 's/:/%3a/')
+		[ -n "$v" ] && [ "$v" != "(none)" ] || { echo "initramfs.sh: no candidate for $p (apt-get update?)" >&2; exit 1; }
+		if ! ls "$debs/${p}_${v}_"*.deb >/dev/null 2>&1; then
+			rm -f "$debs/${p}_"*.deb
+			(cd "$debs" && apt-get download -q -o APT::Sandbox::User=root "$p" >/dev/null)
+		fi
+		list="$list $(ls "$debs/${p}_${v}_"*.deb)"
+	done
+fi
+for d in $list; do dpkg-deb -x "$d" "$stage"; done
 
 fs=$root/fs
 mkdir -p "$fs/bin" "$fs/sbin" "$fs/usr/bin" "$fs/usr/sbin" "$fs/lib/x86_64-linux-gnu" "$fs/lib64" "$fs/etc/audit/plugins.d" \
 	"$fs/proc" "$fs/sys" "$fs/dev" "$fs/run" "$fs/tmp" "$fs/var/log/audit" "$fs/var/run" "$fs/root"
-cp "$stage/bin/busybox" "$fs/bin/busybox"
+cp "$stage/bin/busybox" "$fs/bin/busybox" 2>/dev/null || cp "$stage/usr/bin/busybox" "$fs/bin/busybox"
 ln -s busybox "$fs/bin/sh"
-cp "$stage/sbin/auditd" "$stage/sbin/auditctl" "$fs/sbin/"
-cp "$stage/lib64/ld-linux-x86-64.so.2" "$fs/lib64/" 2>/dev/null ||
-	cp -L "$stage/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$fs/lib64/"
+# Merged-/usr suites (trixie, sid) ship these under usr/.
+for b in auditd auditctl; do
+	cp "$stage/sbin/$b" "$fs/sbin/" 2>/dev/null || cp "$stage/usr/sbin/$b" "$fs/sbin/"
+done
+for l in lib64 usr/lib64 lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu; do
+	cp -L "$stage/$l/ld-linux-x86-64.so.2" "$fs/lib64/" 2>/dev/null && break
+done
+[ -e "$fs/lib64/ld-linux-x86-64.so.2" ] || { echo "initramfs.sh: no ld-linux-x86-64.so.2 in $pkgs" >&2; exit 1; }
 
 # Copy the closure of NEEDED libraries, looked up in the staging tree only.
 need() { readelf -d "$1" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }

@@ -40,9 +40,10 @@ const (
 
 func main() {
 	args := cmdline()
-	d := &driver{out: os.Stdout, reports: make(chan report, 64)}
+	d := &driver{out: os.Stdout, reports: make(chan report, 1024)}
 	err := d.run(args["e2e.scenario"], args["e2e.seed"])
 	d.dump()
+	dumpStream(d)
 	if err != nil {
 		d.event("error", map[string]any{"err": err.Error()})
 		os.Exit(1)
@@ -112,6 +113,13 @@ func (d *driver) run(scenario, seed string) error {
 		return err
 	}
 	d.event("status", statusFields(st))
+	args := cmdline()
+	if err := guestConfig(d, args); err != nil {
+		return err
+	}
+	if f, ok := matrixScenarios[scenario]; ok {
+		return f(d, args)
+	}
 	switch scenario {
 	case "probe": // the host's KVM probe: booting is all it needs
 		return nil
