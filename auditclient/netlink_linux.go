@@ -42,7 +42,8 @@ type socket struct {
 	f    *os.File
 	rc   syscall.RawConn
 	port uint32
-	raw  io.Writer // when not nil, gets a copy of every datagram read
+	raw  io.Writer     // when not nil, gets a copy of every datagram read
+	to   unix.Sockaddr // where send sends: the kernel; nil for a connected socket (tests)
 
 	// The functions RawConn runs, made once so that a call allocates
 	// nothing, and their arguments and results.
@@ -81,7 +82,9 @@ func openSocket(raw io.Writer) (*socket, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.port = nl.Pid
+	// The kernel's address, port 0. Each socket has its own: Sendto
+	// writes its raw form into it.
+	s.port, s.to = nl.Pid, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
 	return s, nil
 }
 
@@ -119,12 +122,15 @@ func (s *socket) send(b []byte) error {
 	return s.err
 }
 
-// sendOnce sends wbuf to the kernel (an unconnected netlink socket sends
-// to port 0, the kernel). write(2) is a system call the runtime may hand
-// the thread's P away from: see the socket doc.
+// sendOnce sends wbuf to the kernel with sendto(2) to port 0, as libaudit
+// does (a write(2) on the unconnected socket would go there too): audit
+// rules on sendto, and tools that trace it, then see the plugin's requests
+// as they see every other audit client's. It is a system call the runtime
+// may hand the thread's P away from: see the socket doc.
 func (s *socket) sendOnce(fd uintptr) bool {
 	for {
-		n, err := unix.Write(int(fd), s.wbuf)
+		err := unix.Sendto(int(fd), s.wbuf, 0, s.to)
+		n := len(s.wbuf) // a datagram goes whole or not at all
 		switch {
 		case err == unix.EINTR:
 			continue

@@ -49,7 +49,13 @@ E2E_SUITES ?= bookworm trixie sid
 E2E_ROOTS  ?= bookworm sid
 
 e2e-matrix: e2e-kernels e2e-matrix-initramfs e2e-images
-	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run 'TestMatrix|TestStall|TestInstall' ./e2e
+	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run 'TestMatrix|TestInstall' ./e2e
+
+# auditd 4.2.1's reload stall with the plugin vs with cat (issue 13): a
+# timing in an emulated guest, so a benchmark, not part of make e2e.
+.PHONY: e2e-stall
+e2e-stall: e2e-kernels e2e-matrix-initramfs
+	$(E2E_ENV) AUDISP_E2E_BENCH=1 $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run 'TestStall' ./e2e
 
 # auditd's state reports, idle and after a burst, rewritten into
 # auditdstate/testdata (the fixtures of the state report's parser).

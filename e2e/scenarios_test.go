@@ -426,20 +426,30 @@ func checkLifecycle(t *testing.T, b *boot) {
 	}
 }
 
+// heldBurst boots kernel, which lacks backlog_max_depth, for scenario
+// (sampled or auto: a burst held while auditd is stopped, within one
+// interval) and returns the boot, every report and those from the burst's
+// interval on (at least 3).
+func heldBurst(t *testing.T, kernel, scenario string) (b *boot, all, rs []report) {
+	t.Helper()
+	b = runGuest(t, kernel, initrdPlugin, scenario, 4*time.Minute)
+	if got := b.last(t, "status").num("len"); got != 44 {
+		t.Fatalf("AUDIT_GET reply: got %v bytes, want 44 (a kernel without backlog_max_depth)", got)
+	}
+	all = reports(b)
+	rs = after(all, lastSync(t, b))
+	if len(rs) < 3 {
+		t.Fatalf("reports after the burst: got %d, want 3", len(rs))
+	}
+	return b, all, rs
+}
+
 // TestSampled is scenario 4, on the unpatched kernel: the plugin reports the
 // sampled peak (exactly the backlog held while auditd was stopped), labelled
 // method=sampled, says so once in its log, and never sends the reset.
 func TestSampled(t *testing.T) {
-	b := runGuest(t, kernelUnpatched, initrdPlugin, "sampled", 3*time.Minute)
+	b, all, rs := heldBurst(t, kernelUnpatched, "sampled")
 	defer checkNoDenials(t, b)
-	if got := b.last(t, "status").num("len"); got != 44 {
-		t.Fatalf("AUDIT_GET reply: got %v bytes, want 44 (unpatched kernel)", got)
-	}
-	all := reports(b)
-	rs := after(all, lastSync(t, b))
-	if len(rs) < 3 {
-		t.Fatalf("reports after the burst: got %d, want 3", len(rs))
-	}
 	hold := b.last(t, "hold")
 	lo, hi := hold.u32("min"), hold.u32("max")
 	t.Logf("backlog held at %d..%d for %v ms while auditd was stopped; plugin reported %d, then %d, %d",
@@ -461,7 +471,7 @@ func TestSampled(t *testing.T) {
 	}
 	said := 0
 	for _, e := range b.all("syslog") {
-		if strings.Contains(e.str("line"), "has no backlog_max_depth") {
+		if strings.Contains(e.str("line"), "has no backlog_max_depth high-water mark; sampling") {
 			said++
 		}
 	}
@@ -474,6 +484,68 @@ func TestSampled(t *testing.T) {
 	sets, _ := b.last(t, "audit-log")["set_sendto_by_comm"].(map[string]any)
 	if n, ok := sets[pluginComm]; ok {
 		t.Errorf("the plugin sent %v AUDIT_SET messages on a kernel without backlog_max_depth, want none", n)
+	}
+}
+
+// TestAuto is scenario 6: on kernels without backlog_max_depth (the e2e
+// build's unpatched one, and Debian's own as shipped), the plugin with the
+// shipped configuration's method = auto attaches the eBPF probe: every
+// report is method=ebpf and the log says so once; the burst held while
+// auditd was stopped is reported at no less than the highest backlog the
+// driver read every 10 ms meanwhile (the probe sees every record queued,
+// the driver only samples) and at most the burst and the quiet records;
+// the quiet intervals report no more than those; kauditd's retry and hold
+// queues are reported; and the plugin never sends AUDIT_SET.
+func TestAuto(t *testing.T) {
+	kernels := []struct{ name, file string }{{"unpatched", kernelUnpatched}}
+	for _, k := range debianKernels {
+		kernels = append(kernels, struct{ name, file string }{k.suite, k.file})
+	}
+	for _, k := range kernels {
+		t.Run(k.name, func(t *testing.T) {
+			if k.name != "unpatched" {
+				needKernel(t, k.file)
+			}
+			b, all, rs := heldBurst(t, k.file, "auto")
+			defer checkNoDenials(t, b)
+			for i, r := range all {
+				if r.method != methodEBPF {
+					t.Errorf("report %d: method %q, want %q", i, r.method, methodEBPF)
+				}
+			}
+			hold := b.last(t, "hold")
+			burst := b.last(t, "burst")
+			if peak, hi, n := rs[0].value, hold.u32("max"), burst.u32("n"); peak < hi || peak > n+quietPeak {
+				t.Errorf("the burst's interval: eBPF peak %d, want from the highest backlog polled, %d, to the burst %d + %d", peak, hi, n, quietPeak)
+			}
+			for i, r := range rs[1:3] {
+				if r.value > quietPeak {
+					t.Errorf("quiet interval %d after the burst: peak %d, want at most %d", i+1, r.value, quietPeak)
+				}
+			}
+			said := 0
+			for _, e := range b.all("syslog") {
+				if strings.Contains(e.str("line"), "measuring with the eBPF probe") {
+					said++
+				}
+			}
+			if said != 1 {
+				t.Errorf("log lines saying the eBPF probe measures: got %d, want 1", said)
+			}
+			retry := 0
+			for _, e := range b.all("otlp") {
+				if e.str("name") == "linux.audit.kauditd.retry_queue.max_depth" {
+					retry++
+				}
+			}
+			if retry < len(all)-1 {
+				t.Errorf("retry queue's figure in %d of %d reports", retry, len(all))
+			}
+			sets, _ := b.last(t, "audit-log")["set_sendto_by_comm"].(map[string]any)
+			if n, ok := sets[pluginComm]; ok {
+				t.Errorf("the plugin sent %v AUDIT_SET messages, want none", n)
+			}
+		})
 	}
 }
 

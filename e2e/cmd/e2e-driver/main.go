@@ -135,6 +135,8 @@ func (d *driver) run(scenario, seed string) error {
 		return d.lifecycle()
 	case "sampled":
 		return d.sampled()
+	case "auto":
+		return d.auto()
 	case "compare":
 		n, _ := strconv.ParseUint(seed, 10, 64) // no seed: 0
 		return d.compare(n)
@@ -626,7 +628,21 @@ func (d *driver) lifecycle() error {
 // while auditd is stopped, so the 100 ms sampler sees it; then the burst's
 // interval and two quiet ones.
 func (d *driver) sampled() error {
-	if err := d.setup("4s"); err != nil {
+	return d.heldBurst("method = sampled")
+}
+
+// auto is scenario 6, on kernels without backlog_max_depth: the plugin
+// with the shipped configuration's method (auto), which attaches the eBPF
+// probe, and the burst of scenario 4.
+func (d *driver) auto() error {
+	return d.heldBurst()
+}
+
+// heldBurst sets the plugin up with a 4 s interval and the lines given,
+// then makes a 3000-message burst held 300 ms while auditd is stopped
+// within one interval, and waits for that interval's report and two more.
+func (d *driver) heldBurst(lines ...string) error {
+	if err := d.setup("4s", lines...); err != nil {
 		return err
 	}
 	return d.withinOneInterval(15*time.Second, 3, func() error {
