@@ -272,8 +272,11 @@ func (l *Loop) kernelWorker(calls <-chan kernelCall) {
 	l.closeKernel()
 }
 
+// closeKernel closes the peak sources before the kernel client, so that
+// once the client is closed everything the worker owned is.
 func (l *Loop) closeKernel() {
-	if err := errors.Join(l.kernel.Close(), l.closeSources()); err != nil {
+	sources := l.closeSources()
+	if err := errors.Join(sources, l.kernel.Close()); err != nil {
 		l.logger.Warn("closing the kernel client", "err", err)
 	}
 }
