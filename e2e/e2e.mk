@@ -75,8 +75,8 @@ e2e-probe-bench: e2e-kernels e2e-debian-kernels e2e-initramfs-noplugin
 # What a plugin costs auditd under a flood of records (issue 16, part 2;
 # e2e/flood_test.go, BENCHMARKS.md): none, cat and audisp-backlog's three
 # methods, interleaved rounds in one boot of the patched kernel; not part of
-# make e2e. Pass driver options comma-separated, e.g.
-# E2E_FLOOD_FLAGS=rounds=3,dur=5s,mode=user,variants=cat+kernel.
+# make e2e; about 6 minutes. Pass driver options comma-separated, e.g.
+# E2E_FLOOD_FLAGS=rounds=3,window=5s,mode=user,variants=cat+kernel.
 E2E_FLOOD_FLAGS ?=
 .PHONY: e2e-flood
 e2e-flood: e2e-kernels e2e-initramfs
