@@ -113,3 +113,13 @@ e2e-probe: e2e-kernels e2e-debian-kernels e2e-initramfs-noplugin
 E2E_BENCH_FLAGS ?=
 e2e-probe-bench: e2e-kernels e2e-debian-kernels e2e-initramfs-noplugin
 	$(E2E_ENV) AUDISP_E2E_BENCH=1 AUDISP_E2E_BENCH_FLAGS='$(E2E_BENCH_FLAGS)' $(GO) test -count=1 -v -timeout 60m -run 'TestProbeBench' ./e2e
+
+# What a plugin costs auditd under a flood of records (issue 16, part 2;
+# e2e/flood_test.go, BENCHMARKS.md): none, cat and audisp-backlog's three
+# methods, interleaved rounds in one boot of the patched kernel; not part of
+# make e2e; about 6 minutes. Pass driver options comma-separated, e.g.
+# E2E_FLOOD_FLAGS=rounds=3,window=5s,mode=user,variants=cat+kernel.
+E2E_FLOOD_FLAGS ?=
+.PHONY: e2e-flood
+e2e-flood: e2e-kernels e2e-initramfs
+	$(E2E_ENV) AUDISP_E2E_FLOOD=1 AUDISP_E2E_FLOOD_FLAGS='$(E2E_FLOOD_FLAGS)' $(GO) test -count=1 -v -timeout 45m -run 'TestFlood' ./e2e

@@ -141,6 +141,9 @@ func (d *driver) run(scenario, seed string) error {
 		n, _ := strconv.ParseUint(seed, 10, 64) // no seed: 0
 		return d.compare(n)
 	}
+	if scenario == "flood" { // flood.go
+		return d.flood()
+	}
 	if strings.HasPrefix(scenario, "ebpf-") { // ebpf.go
 		n, _ := strconv.ParseUint(seed, 10, 64)
 		return d.ebpfScenario(scenario, n)
