@@ -52,7 +52,7 @@ func TestFlood(t *testing.T) {
 	table := floodTable(variants, byVariant)
 	header := fmt.Sprintf("flood: %s records, %v per round with the backlog full, %d rounds, auditd %s, q_depth %s, backlog_limit %.0f, %s, boot %v\n\n",
 		start.str("mode"), time.Duration(start.num("window_ms"))*time.Millisecond, want,
-		auditdVersion(rounds), firstState(rounds, "state_plugin queue size"), rounds[0].num("backlog_limit"), b.accel, b.elapsed.Round(time.Second))
+		floodAuditd(rounds), firstState(rounds, "state_plugin queue size"), rounds[0].num("backlog_limit"), b.accel, b.elapsed.Round(time.Second))
 	t.Logf("%s%s", header, table)
 	dir := filepath.Join(buildDir(t), "results")
 	if err := os.MkdirAll(dir, 0o755); err == nil {
@@ -223,8 +223,8 @@ func floodTable(variants []string, by map[string][]floodRound) string {
 	return sb.String()
 }
 
-// auditdVersion is the version auditd's state report states.
-func auditdVersion(rounds []event) string { return firstState(rounds, "state_audit version") }
+// floodAuditd is the version auditd's state report states.
+func floodAuditd(rounds []event) string { return firstState(rounds, "state_audit version") }
 
 // firstState is the first value of state report key k other than "0"
 // (the variant without a plugin reports a queue of size 0).

@@ -27,13 +27,9 @@ import (
 )
 
 const (
-	pluginsDir   = "/etc/audit/plugins.d"
 	shippedEntry = pluginsDir + "/audisp-backlog.conf"
 	auditdState  = "/var/run/auditd.state" // auditd 3.0.9 writes it on SIGCONT
-	// catPlugin is the baseline plugin: it reads and discards. auditd runs
-	// a plugin with its own stdout (the console here), hence the redirect.
-	catPlugin = "/usr/sbin/flood-cat"
-	floodRule = "flood"
+	floodRule    = "flood"
 )
 
 // floodVariants are the plugins compared, in their first round's order:
@@ -147,9 +143,6 @@ func (d *driver) flood() error {
 	if err != nil {
 		return fmt.Errorf("the shipped plugins.d entry (initramfs with the plugin?): %w", err)
 	}
-	if err := os.WriteFile(catPlugin, []byte("#!/bin/sh\nexec cat >/dev/null\n"), 0o755); err != nil {
-		return err
-	}
 	if o.mode == "syscall" {
 		out, err := exec.Command("/sbin/auditctl", "-a", "always,exit", "-F", "arch=b64", "-S", "getpid", "-k", floodRule).CombinedOutput()
 		if err != nil {
@@ -193,8 +186,8 @@ func configure(v string, entry []byte) (comm string, err error) {
 	case "none":
 		return "", nil
 	case "cat":
-		return "cat", os.WriteFile(filepath.Join(pluginsDir, "flood-cat.conf"), []byte(
-			"active = yes\ndirection = out\npath = "+catPlugin+"\ntype = always\nformat = string\n"), 0o640)
+		// As in the stall scenario: reads to the end, exits at EOF.
+		return "cat", addScriptPlugin(catPlugin, "e2e-cat", "exec cat >/dev/null")
 	case "sampled", "kernel", "ebpf":
 		// The shortest interval: the most work per record the plugin
 		// can be asked for (resets, samples, reports). sample_interval

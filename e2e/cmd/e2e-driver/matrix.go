@@ -28,8 +28,9 @@ import (
 const (
 	auditdConf  = "/etc/audit/auditd.conf"
 	pluginEntry = "/etc/audit/plugins.d/audisp-backlog.conf"
-	// catPlugin is the baseline plugin of the stall scenario: it reads its
-	// stdin to the end and exits at EOF, as fast as a plugin can.
+	// catPlugin is the baseline plugin of the stall and flood scenarios:
+	// it reads its stdin to the end and exits at EOF, as fast as a plugin
+	// can.
 	catPlugin = "/usr/sbin/e2e-cat"
 	// teePlugin copies what auditd writes to its plugins into teeStream,
 	// so the host can compare it with the audit log.
