@@ -27,9 +27,8 @@ import (
 )
 
 const (
-	shippedEntry = pluginsDir + "/audisp-backlog.conf"
-	auditdState  = "/var/run/auditd.state" // auditd 3.0.9 writes it on SIGCONT
-	floodRule    = "flood"
+	auditdState = "/var/run/auditd.state" // auditd 3.0.9 writes it on SIGCONT
+	floodRule   = "flood"
 )
 
 // floodVariants are the plugins compared, in their first round's order:
@@ -139,7 +138,7 @@ func (d *driver) flood() error {
 	if err := syscall.Mount("securityfs", "/sys/kernel/security", "securityfs", 0, ""); err != nil && !errors.Is(err, syscall.EBUSY) {
 		d.event("note", map[string]any{"msg": "mount securityfs: " + err.Error()})
 	}
-	entry, err := os.ReadFile(shippedEntry)
+	entry, err := os.ReadFile(pluginEntry)
 	if err != nil {
 		return fmt.Errorf("the shipped plugins.d entry (initramfs with the plugin?): %w", err)
 	}
@@ -196,7 +195,7 @@ func configure(v string, entry []byte) (comm string, err error) {
 			"statsd_address = 127.0.0.1:8125"); err != nil {
 			return "", err
 		}
-		return "audisp-backlog", os.WriteFile(shippedEntry, entry, 0o640)
+		return "audisp-backlog", os.WriteFile(pluginEntry, entry, 0o640)
 	}
 	return "", fmt.Errorf("unknown variant %q", v)
 }

@@ -27,7 +27,7 @@ import (
 
 const (
 	auditdConf  = "/etc/audit/auditd.conf"
-	pluginEntry = "/etc/audit/plugins.d/audisp-backlog.conf"
+	pluginEntry = pluginsDir + "/audisp-backlog.conf"
 	// catPlugin is the baseline plugin of the stall and flood scenarios:
 	// it reads its stdin to the end and exits at EOF, as fast as a plugin
 	// can.
