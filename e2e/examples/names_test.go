@@ -23,6 +23,34 @@ type metric struct {
 	Name string // e.g. linux.audit.lost
 	Kind string // gauge, sum or monotonic sum
 	Unit string // UCUM: {record}, 1, ms, ...
+	Attr string // the attribute that tells its points apart, "" for none
+	// conditional: the metric has points only while the eBPF probe
+	// measures the peak or auditd's state report is read.
+	conditional bool
+}
+
+// conditional reports whether m has points (or a histogram) only when the
+// interval carries the eBPF probe's figures or auditd's state report: the
+// same interval gives m points with them and none without.
+func conditional(m emit.Metric) bool {
+	ok := emit.Figure{Value: 1, OK: true}
+	with := &emit.Interval{
+		Probe: &emit.ProbeFigures{
+			Depths:        emit.DepthHistogram{Counts: []uint64{1}, Count: 1, Sum: 1},
+			MeanDepth:     1,
+			RetryMaxDepth: ok, HoldMaxDepth: ok,
+			Lost: []emit.CauseCount{{Cause: "queue_full", Count: 1}},
+		},
+		Auditd: &emit.AuditdState{
+			QueueDepth: ok, QueueMaxDepth: ok, QueueSize: ok, QueueOverflow: ok,
+			LogFreeSpace: ok, MemoryTotal: ok, MemoryInUse: ok, MemoryFree: ok,
+		},
+	}
+	without := &emit.Interval{}
+	if m.Kind == emit.Histogram {
+		return m.Histogram(with) != nil && m.Histogram(without) == nil
+	}
+	return len(m.Points(with, nil)) > 0 && len(m.Points(without, nil)) == 0
 }
 
 // pluginMetrics returns the metrics the plugin exports: emit's metric
@@ -33,10 +61,13 @@ func pluginMetrics(t *testing.T) []metric {
 	var ms []metric
 	for _, m := range emit.Metrics() {
 		kind := "gauge"
-		if m.Kind == emit.Counter {
+		switch m.Kind {
+		case emit.Counter:
 			kind = "monotonic sum"
+		case emit.Histogram:
+			kind = "histogram"
 		}
-		ms = append(ms, metric{Name: m.Name, Kind: kind, Unit: m.Unit})
+		ms = append(ms, metric{Name: m.Name, Kind: kind, Unit: m.Unit, Attr: m.Attr, conditional: conditional(m)})
 	}
 	return ms
 }
@@ -69,6 +100,16 @@ func promName(m metric) string {
 	return name
 }
 
+// promSeriesNames are the names of the series Prometheus makes of m: a
+// histogram's buckets, count and sum, else promName's one.
+func promSeriesNames(m metric) []string {
+	p := promName(m)
+	if m.Kind == "histogram" {
+		return []string{p + "_bucket", p + "_count", p + "_sum"}
+	}
+	return []string{p}
+}
+
 // vocabulary is what the examples may name.
 type vocabulary struct {
 	otel    map[string]bool // OpenTelemetry and DogStatsD names
@@ -81,10 +122,11 @@ func newVocabulary(ms []metric, records []string) vocabulary {
 	v := vocabulary{otel: map[string]bool{}, prom: map[string]bool{}, base: map[string]bool{}, records: map[string]bool{}}
 	for _, m := range ms {
 		v.otel[m.Name] = true
-		p := promName(m)
-		v.prom[p] = true
-		v.base[p] = true
-		v.base[strings.TrimSuffix(p, "_total")] = true
+		for _, p := range promSeriesNames(m) {
+			v.prom[p] = true
+			v.base[p] = true
+			v.base[strings.TrimSuffix(p, "_total")] = true
+		}
 	}
 	for _, r := range records {
 		v.records[r] = true
@@ -222,13 +264,13 @@ func TestPromName(t *testing.T) {
 		m    metric
 		want string
 	}{
-		{metric{"linux.audit.backlog.max_depth", "gauge", "{record}"}, "linux_audit_backlog_max_depth"},
-		{metric{"linux.audit.backlog.utilization", "gauge", "1"}, "linux_audit_backlog_utilization_ratio"},
-		{metric{"linux.audit.lost", "monotonic sum", "{record}"}, "linux_audit_lost_total"},
-		{metric{"linux.audit.backlog.wait_time", "monotonic sum", "ms"}, "linux_audit_backlog_wait_time_milliseconds_total"},
-		{metric{"x.count", "monotonic sum", "1"}, "x_count_total"},
-		{metric{"x.open", "sum", "{conn}"}, "x_open"},
-		{metric{"x.size_bytes", "gauge", "By"}, "x_size_bytes"},
+		{metric{Name: "linux.audit.backlog.max_depth", Kind: "gauge", Unit: "{record}"}, "linux_audit_backlog_max_depth"},
+		{metric{Name: "linux.audit.backlog.utilization", Kind: "gauge", Unit: "1"}, "linux_audit_backlog_utilization_ratio"},
+		{metric{Name: "linux.audit.lost", Kind: "monotonic sum", Unit: "{record}"}, "linux_audit_lost_total"},
+		{metric{Name: "linux.audit.backlog.wait_time", Kind: "monotonic sum", Unit: "ms"}, "linux_audit_backlog_wait_time_milliseconds_total"},
+		{metric{Name: "x.count", Kind: "monotonic sum", Unit: "1"}, "x_count_total"},
+		{metric{Name: "x.open", Kind: "sum", Unit: "{conn}"}, "x_open"},
+		{metric{Name: "x.size_bytes", Kind: "gauge", Unit: "By"}, "x_size_bytes"},
 	} {
 		if got := promName(tc.m); got != tc.want {
 			t.Errorf("promName(%+v) = %s, want %s", tc.m, got, tc.want)
