@@ -2,12 +2,16 @@ package e2e
 
 import (
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/audisp-backlog/audisp-backlog/auditdstate"
 )
 
 // auditdVersion is one auditd of the matrix: Debian's package of a suite,
@@ -21,12 +25,15 @@ type auditdVersion struct {
 	// that is group-writable (4.2 and later); before, only world-writable
 	// entries and binaries without 0750 are refused.
 	refusesGroupWritable bool
+	// reportInterval: auditd.conf's report_interval makes auditd write its
+	// state report periodically (4.0.5 and later).
+	reportInterval bool
 }
 
 var auditdMatrix = []auditdVersion{
 	{suite: "bookworm", version: "3.0.9"},
 	{suite: "trixie", version: "4.0.2"},
-	{suite: "sid", version: "4.2.1", restarts: true, refusesGroupWritable: true},
+	{suite: "sid", version: "4.2.1", restarts: true, refusesGroupWritable: true, reportInterval: true},
 }
 
 func (v auditdVersion) initrd() string { return "initramfs-" + v.suite + ".cpio.gz" }
@@ -57,6 +64,13 @@ func TestMatrix(t *testing.T) {
 			t.Run("reload", func(t *testing.T) { checkReload(t, boot(t, "reload", 3*time.Minute), v) })
 			t.Run("lifecycle", func(t *testing.T) { checkLifecycle(t, boot(t, "lifecycle", 2*time.Minute)) })
 			t.Run("state", func(t *testing.T) { checkState(t, boot(t, "state", 2*time.Minute), v) })
+			t.Run("overflow", func(t *testing.T) {
+				var extra []string
+				if v.reportInterval {
+					extra = append(extra, "e2e.report=1")
+				}
+				checkOverflow(t, boot(t, "overflow", 3*time.Minute, extra...))
+			})
 			for _, f := range []string{"binary", "entry"} {
 				t.Run("perms-"+f, func(t *testing.T) { checkPerms(t, boot(t, "perms", 2*time.Minute, "e2e.perms="+f), v, f) })
 			}
@@ -196,6 +210,61 @@ func checkState(t *testing.T, b *boot, v auditdVersion) {
 			t.Fatal(err)
 		}
 		t.Logf("%s: %d bytes", f, len(text))
+	}
+}
+
+// checkOverflow: auditd's queue to its plugins overflowed (the scenario
+// makes sure of it), and the plugin's last reports carry auditd's figures
+// as its state report states them, over OTLP and statsd alike. Once the
+// queue has overflowed and the stuck plugin holds it full, the high-water
+// mark, the size and the overflow flag no longer change.
+func checkOverflow(t *testing.T, b *boot) {
+	t.Helper()
+	var st event
+	for _, e := range b.all("state") {
+		if e.str("kind") == "overflow" {
+			st = e
+		}
+	}
+	if st == nil {
+		t.Fatal("no state report after the overflow")
+	}
+	rep, err := auditdstate.Parse(strings.NewReader(st.str("text")))
+	if err != nil {
+		t.Fatalf("state report %s: %v\n%s", st.str("path"), err, st.str("text"))
+	}
+	if rep.QueueOverflow.Value != 1 || !rep.QueueMaxDepth.OK || !rep.QueueSize.OK {
+		t.Fatalf("auditd's state report does not state an overflow with its queue figures:\n%s", st.str("text"))
+	}
+	want := map[string]float64{
+		"linux.audit.auditd.queue.overflow":  1,
+		"linux.audit.auditd.queue.max_depth": float64(rep.QueueMaxDepth.Value),
+		"linux.audit.auditd.queue.size":      float64(rep.QueueSize.Value),
+	}
+	t.Logf("auditd's report (%s): max depth %d, size %d, overflow yes", st.str("path"), rep.QueueMaxDepth.Value, rep.QueueSize.Value)
+	for name, w := range want {
+		otlp := math.NaN()
+		for _, e := range b.all("otlp") {
+			if e.str("name") == name {
+				otlp = e.num("value")
+			}
+		}
+		if otlp != w {
+			t.Errorf("%s: last OTLP value %v, want %v as auditd states it", name, otlp, w)
+		}
+		statsd := math.NaN()
+		for _, e := range b.all("statsd") {
+			for _, line := range strings.Split(e.str("line"), "\n") {
+				if v, ok := strings.CutPrefix(line, name+":"); ok {
+					if n, err := strconv.ParseFloat(strings.Split(v, "|")[0], 64); err == nil {
+						statsd = n
+					}
+				}
+			}
+		}
+		if statsd != w {
+			t.Errorf("%s: last statsd value %v, want %v as auditd states it", name, statsd, w)
+		}
 	}
 }
 

@@ -36,15 +36,23 @@ const (
 	// so the host can compare it with the audit log.
 	teePlugin = "/usr/sbin/e2e-tee"
 	teeStream = "/tmp/plugin.stream"
+	// stuckPlugin reads nothing: auditd's dispatcher blocks on it (one
+	// blocking write per record to each plugin in turn) and its queue to
+	// the plugins fills.
+	stuckPlugin = "/usr/sbin/e2e-stuck"
+	// overflowDepth is the overflow scenario's q_depth: auditd accepts any
+	// size from 1 (it warns below 512).
+	overflowDepth = 100
 )
 
 // matrixScenarios are the scenarios of this file, by the name the kernel
 // command line gives (e2e.scenario=NAME); each gets the command line.
 var matrixScenarios = map[string]func(*driver, map[string]string) error{
-	"reload": (*driver).reloadScenario,
-	"stall":  (*driver).stallScenario,
-	"state":  (*driver).stateScenario,
-	"perms":  (*driver).permsScenario,
+	"reload":   (*driver).reloadScenario,
+	"stall":    (*driver).stallScenario,
+	"state":    (*driver).stateScenario,
+	"overflow": (*driver).overflowScenario,
+	"perms":    (*driver).permsScenario,
 }
 
 // guestConfig applies the command line's auditd settings before any
@@ -434,6 +442,86 @@ func (d *driver) stateScenario(map[string]string) error {
 	}
 	if err := d.captureState("burst"); err != nil {
 		return err
+	}
+	d.event("scenario-done", nil)
+	return nil
+}
+
+// overflowScenario overflows auditd's queue to its plugins on purpose: a
+// small q_depth, a plugin beside ours that never reads, a burst. auditd
+// then states the overflow and the queue's high-water mark in its state
+// report, and the plugin must report them as stated. auditd 4.0.5 and
+// later write the report every report_interval themselves (e2e.report=1
+// sets it to 1 s); for older ones the driver stands in for that timer and
+// sends SIGCONT every 500 ms, as the plugin itself never does. The
+// scenario ends with the report the plugin's last two reports read.
+func (d *driver) overflowScenario(args map[string]string) error {
+	if err := setConfKey(auditdConf, "q_depth", strconv.Itoa(overflowDepth)); err != nil {
+		return err
+	}
+	periodic := args["e2e.report"] == "1"
+	if periodic {
+		if err := setConfKey(auditdConf, "report_interval", "1"); err != nil {
+			return err
+		}
+	}
+	if err := addScriptPlugin(stuckPlugin, "e2e-stuck", "exec sleep 3600"); err != nil {
+		return err
+	}
+	if err := d.setup("1s"); err != nil {
+		return err
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		if periodic {
+			done <- nil
+			return
+		}
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			case <-t.C:
+				if err := d.signalAuditd(syscall.SIGCONT); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+	}()
+	err := d.overflow()
+	close(stop)
+	return errors.Join(err, <-done)
+}
+
+// overflow makes the burst, waits for the state report to say the queue
+// overflowed and for two plugin reports after that, then prints the report.
+func (d *driver) overflow() error {
+	if err := d.burst(3*overflowDepth+500, "overflow"); err != nil {
+		return err
+	}
+	var seen time.Time
+	for deadline := time.Now().Add(30 * time.Second); seen.IsZero(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no state report in %v saying the plugin queue overflowed within 30 s", statePaths)
+		}
+		for _, p := range statePaths {
+			if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), "plugin queue overflow detected = yes") {
+				seen = time.Now()
+			}
+		}
+	}
+	if err := d.waitReports(2, seen, 20*time.Second); err != nil {
+		return err
+	}
+	for _, p := range statePaths {
+		if b, err := os.ReadFile(p); err == nil {
+			d.event("state", map[string]any{"kind": "overflow", "path": p, "text": string(b)})
+		}
 	}
 	d.event("scenario-done", nil)
 	return nil
