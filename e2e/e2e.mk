@@ -69,8 +69,11 @@ e2e-matrix-initramfs: e2e-tools build
 	done
 
 # The roots alone (network and dpkg, little CPU): .ci/run builds them while
-# the unit tests run.
+# the unit tests run, first thing on a fresh machine, so the cache
+# directory may not exist yet (rootfs.sh's cache key hashes the script, so
+# the directory is made here).
 e2e-roots:
+	@mkdir -p $(E2E_CACHE)
 	@set -e; for s in $(E2E_ROOTS); do AUDISP_E2E_CACHE=$(E2E_CACHE) e2e/scripts/rootfs.sh $$s; done
 
 e2e-images: e2e-tools e2e-roots
