@@ -10,6 +10,8 @@
 E2E_BUILD   := e2e/.build
 E2E_CACHE   ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/audisp-backlog-e2e
 E2E_TIMEOUT ?= 40m
+# Guests booted at once: qemu TCG keeps one host core busy per guest.
+E2E_PARALLEL ?= $(shell nproc)
 E2E_RUN     ?= .
 E2E_ENV      = AUDISP_E2E=1 AUDISP_E2E_BUILD=$(CURDIR)/$(E2E_BUILD) AUDISP_E2E_CACHE=$(E2E_CACHE)
 
@@ -17,7 +19,7 @@ E2E_ENV      = AUDISP_E2E=1 AUDISP_E2E_BUILD=$(CURDIR)/$(E2E_BUILD) AUDISP_E2E_C
 .PHONY: e2e-matrix e2e-matrix-initramfs e2e-images e2e-roots e2e-state
 
 e2e: e2e-kernels e2e-debian-kernels e2e-initramfs e2e-initramfs-noplugin e2e-matrix-initramfs e2e-images
-	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run '$(E2E_RUN)' ./e2e
+	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -parallel $(E2E_PARALLEL) -run '$(E2E_RUN)' ./e2e
 
 # Scenario 5 again, rewriting the table and plot that the READMEs show.
 e2e-results: e2e-kernels e2e-initramfs e2e-initramfs-noplugin
@@ -49,7 +51,7 @@ E2E_SUITES ?= bookworm trixie sid
 E2E_ROOTS  ?= bookworm sid
 
 e2e-matrix: e2e-kernels e2e-matrix-initramfs e2e-images
-	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run 'TestMatrix|TestInstall' ./e2e
+	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -parallel $(E2E_PARALLEL) -run 'TestMatrix|TestInstall' ./e2e
 
 # auditd 4.2.1's reload stall with the plugin vs with cat (issue 13): a
 # timing in an emulated guest, so a benchmark, not part of make e2e.
@@ -109,7 +111,7 @@ e2e-debian-kernels:
 
 # The probe's scenarios alone: against the patch, on Debian's kernels.
 e2e-probe: e2e-kernels e2e-debian-kernels e2e-initramfs-noplugin
-	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -run 'TestProbe' ./e2e
+	$(E2E_ENV) $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) -parallel $(E2E_PARALLEL) -run 'TestProbe' ./e2e
 
 # The probe's overhead in the guest (BENCHMARKS.md); not part of make e2e.
 # Pass audit-probe flags comma-separated, e.g. E2E_BENCH_FLAGS=-rounds=12,-dur=2s.

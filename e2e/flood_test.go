@@ -31,7 +31,7 @@ func TestFlood(t *testing.T) {
 	if v := os.Getenv("AUDISP_E2E_FLOOD_FLAGS"); v != "" {
 		extra = append(extra, "e2e.flood="+v)
 	}
-	b := runGuest(t, kernelPatched, initrdPlugin, "flood", 40*time.Minute, extra...)
+	b := runGuestAlone(t, kernelPatched, initrdPlugin, "flood", 40*time.Minute, extra...)
 	start := b.last(t, "flood-start")
 	rounds := b.all("flood")
 	byVariant := map[string][]floodRound{}

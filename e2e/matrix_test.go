@@ -352,7 +352,7 @@ func TestStall(t *testing.T) {
 		for _, plugin := range []string{"cat", "ours"} {
 			name := plugin + "-" + collector
 			t.Run(name, func(t *testing.T) {
-				b := runGuest(t, kernelPatched, v.initrd(), "stall", 3*time.Minute, "e2e.plugin="+plugin, "e2e.collector="+collector)
+				b := runGuestAlone(t, kernelPatched, v.initrd(), "stall", 3*time.Minute, "e2e.plugin="+plugin, "e2e.collector="+collector)
 				checkVersion(t, b, v)
 				var barriers, exits []float64
 				for _, e := range b.all("stall") {

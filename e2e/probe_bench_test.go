@@ -26,7 +26,7 @@ func TestProbeBench(t *testing.T) {
 			if v := os.Getenv("AUDISP_E2E_BENCH_FLAGS"); v != "" {
 				extra = append(extra, "e2e.bench="+v)
 			}
-			b := runGuest(t, file, initrdNoPlugin, "ebpf-bench", 20*time.Minute, extra...)
+			b := runGuestAlone(t, file, initrdNoPlugin, "ebpf-bench", 20*time.Minute, extra...)
 			t.Logf("kernel %s (%s): probe opened in %v ms (median of rounds)\n%s", k.name, b.accel,
 				median(floats(b.all("bench-open"), "ms")), benchTable(t, b))
 		})

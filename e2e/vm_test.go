@@ -85,7 +85,23 @@ func (b *boot) last(t *testing.T, ev string) event {
 
 // runGuest boots kernel with initrd and the scenario, reads its console
 // until it powers off, and fails the test unless the driver exited 0.
+//
+// The guest runs in parallel with the other tests' guests (each qemu TCG
+// guest keeps one host core busy; make e2e runs as many at once as the
+// host has cores, E2E_PARALLEL), so a test calls runGuest once, and the
+// test's code before the call runs before the others' guests end. The
+// benchmarks boot with runGuestAlone.
 func runGuest(t *testing.T, kernel, initrd, scenario string, timeout time.Duration, extra ...string) *boot {
+	t.Helper()
+	buildDir(t) // skip before waiting for a turn
+	t.Parallel()
+	return runGuestAlone(t, kernel, initrd, scenario, timeout, extra...)
+}
+
+// runGuestAlone is runGuest for the benchmarks: the guest runs while no
+// other test's does (make e2e-stall, e2e-flood and e2e-probe-bench run
+// only their own test, one guest at a time).
+func runGuestAlone(t *testing.T, kernel, initrd, scenario string, timeout time.Duration, extra ...string) *boot {
 	t.Helper()
 	dir := buildDir(t)
 	accel.once.Do(func() {
