@@ -120,6 +120,7 @@ type Loop struct {
 	// the records auditd delivers (blindIntervals).
 	probeTotals    probeTotals
 	kernelRecords  uint64 // records from the kernel read by the end of the last interval reported
+	queuedBefore   uint64 // records that may wait in the kernel's queues as the interval starts (queuedAtStart)
 	blindIntervals int    // consecutive probe intervals that saw no record queued while the kernel's records came
 
 	// Sizing advice: from the highest peak reported and the records
@@ -169,6 +170,7 @@ func New(c Config) (*Loop, error) {
 		lostBefore:   c.Status.Lost,
 	}
 	l.source = l.sourceFor(m)
+	l.queuedBefore = l.queuedAtStart(nil)
 	l.acct.Sample(c.Status.Backlog)
 	l.logMethod(c.Status)
 	if c.Status.Enabled == 0 {
@@ -517,17 +519,22 @@ func (l *Loop) probeFigures(s *probe.Snapshot) *emit.ProbeFigures {
 }
 
 // blindLimit is how many intervals in a row the probe may see no record
-// queued while auditd delivers the kernel's records, before the loop
-// concludes that it does not watch this kernel's queue. One such interval
-// is normal: auditd delivers records queued in the interval before.
+// queued while auditd delivers more of the kernel's records than its
+// queues held as the interval started, before the loop concludes that it
+// does not watch this kernel's queue.
 const blindLimit = 3
 
 // checkProbeSees watches for a probe that is attached but sees nothing:
 // auditd delivers records from the kernel, yet the probe counts none
-// queued. Every such record went through the queue the probe watches, so
-// after blindLimit intervals in a row the probe is not watching it (a
-// kernel whose queueing differs from the one the probe was written for),
-// and the loop falls back to sampling rather than report peaks of 0.
+// queued. Records queued before the interval, in the backlog or in
+// kauditd's retry and hold queues, are delivered without being queued
+// again: after a flood auditd drains a full backlog for seconds while
+// the senders have stopped. So an interval counts only when auditd
+// delivered more records than those queues held as it started: the
+// others went through the queue the probe watches within the interval.
+// After blindLimit such intervals in a row the probe is not watching it
+// (a kernel whose queueing differs from the one the probe was written
+// for), and the loop falls back to sampling rather than report peaks of 0.
 func (l *Loop) checkProbeSees(r Report) {
 	n := l.stream.Records()
 	for _, t := range daemonTypes {
@@ -535,11 +542,13 @@ func (l *Loop) checkProbeSees(r Report) {
 	}
 	delivered := n - min(n, l.kernelRecords)
 	l.kernelRecords = n
+	before := l.queuedBefore
+	l.queuedBefore = l.queuedAtStart(r.Probe)
 	if r.Method != emit.MethodEBPF || r.Probe == nil {
 		l.blindIntervals = 0
 		return
 	}
-	if r.Probe.Enqueued > 0 || delivered == 0 {
+	if r.Probe.Enqueued > 0 || delivered <= before {
 		l.blindIntervals = 0
 		return
 	}
@@ -552,6 +561,19 @@ func (l *Loop) checkProbeSees(r Report) {
 	l.method = emit.MethodSampled
 	l.source = nil
 	l.acct.SetMethod(l.method)
+}
+
+// queuedAtStart bounds the records waiting in the kernel as the next
+// interval starts: the backlog last read, and kauditd's retry and hold
+// queues, from the probe's highest lengths in the interval where it
+// watches them (snap, which may be nil), else up to the backlog limit
+// each (kauditd keeps neither above it).
+func (l *Loop) queuedAtStart(snap *probe.Snapshot) uint64 {
+	n := uint64(l.last.Backlog)
+	if snap != nil && l.probe != nil && l.probe.RetryHold {
+		return n + uint64(snap.RetryMaxDepth) + uint64(snap.HoldMaxDepth)
+	}
+	return n + 2*uint64(l.last.BacklogLimit)
 }
 
 // daemonTypes are the records auditd writes itself, which never pass

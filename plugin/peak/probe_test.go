@@ -131,6 +131,8 @@ func TestLoopProbe(t *testing.T) {
 // auditd's own records, which never pass through the kernel, do not count.
 func TestLoopProbeBlind(t *testing.T) {
 	f, _, logs := newProbeFixture(t, kernelSet, false)
+	f.loop.probe.RetryHold = true // kauditd's retry and hold queues watched: both empty
+	f.loop.queuedBefore = 0       // an empty backlog, read at the start
 	for range blindLimit {
 		f.feed("DAEMON_START", 2)
 		f.tick(false)
@@ -157,6 +159,44 @@ func TestLoopProbeBlind(t *testing.T) {
 	got := f.peaks()
 	if !strings.HasSuffix(got, "sampled:6/0/0") {
 		t.Errorf("intervals %s, want the last one sampled", got)
+	}
+}
+
+// TestLoopProbeDrain: after a flood auditd drains a full backlog for
+// several intervals while nothing new is queued. Those records were queued
+// before the intervals, so the probe, which saw none queued in them, is
+// not blind; once auditd delivers more than the queues held, it is.
+func TestLoopProbeDrain(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		retryHold bool // the probe watches kauditd's retry and hold queues
+		snap      probe.Snapshot
+		backlog   uint32 // as each interval starts
+		delivered uint64 // per interval
+		blind     bool
+	}{
+		{"full backlog drained", true, probe.Snapshot{}, 8192, 1412, false},
+		{"retry queue drained", true, probe.Snapshot{RetryMaxDepth: 3000}, 0, 1412, false},
+		{"unwatched retry and hold queues, up to the limit each", false, probe.Snapshot{}, 0, 2 * 8192, false},
+		{"more than the backlog held", true, probe.Snapshot{}, 100, 101, true},
+		{"more than the limit allows", false, probe.Snapshot{}, 0, 2*8192 + 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, p, _ := newProbeFixture(t, kernelSet, false)
+			f.loop.probe.RetryHold = tc.retryHold
+			f.k.Backlogs = []uint32{tc.backlog}
+			f.loop.last.Backlog = tc.backlog
+			f.loop.queuedBefore = f.loop.queuedAtStart(&tc.snap)
+			for range blindLimit {
+				p.Queue(tc.snap)
+				f.feed("USER", int(tc.delivered))
+				f.tick(false)
+			}
+			if blind := f.loop.method != emit.MethodEBPF; blind != tc.blind {
+				t.Errorf("backlog %d, %d delivered per interval, %+v: fell back to sampling %v, want %v",
+					tc.backlog, tc.delivered, tc.snap, blind, tc.blind)
+			}
+		})
 	}
 }
 
