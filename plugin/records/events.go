@@ -219,10 +219,6 @@ func (c *Counts) work(line []byte, w uint8, fields int, newEvent bool, resets ch
 			c.unpublishedEvents[evFailed]++
 		}
 		readConfigChange(line, c, resets)
-	case workSyscall:
-		if syscallFailed(line[min(fields, len(line)):]) {
-			c.unpublishedEvents[evFailed]++
-		}
 	case workResult, workLogin:
 		r := result(line)
 		if r == resultFailed {
@@ -239,23 +235,24 @@ func (c *Counts) work(line []byte, w uint8, fields int, newEvent bool, resets ch
 	}
 }
 
+// syscallShape is how a SYSCALL record's fields start, up to the
+// system call's number: the architecture is 8 hex digits.
+const syscallShape = "arch=c000003e syscall="
+
+// Words of syscallShape and of what follows the number, as the reader
+// compares them, little-endian: "arch=" (5 bytes), " syscall" (from byte
+// 13), " success".
+const (
+	archWord    = 'a' | 'r'<<8 | 'c'<<16 | 'h'<<24 | '='<<32
+	syscallWord = ' ' | 's'<<8 | 'y'<<16 | 's'<<24 | 'c'<<32 | 'a'<<40 | 'l'<<48 | 'l'<<56
+	successWord = ' ' | 's'<<8 | 'u'<<16 | 'c'<<24 | 'c'<<32 | 'e'<<40 | 's'<<48 | 's'<<56
+)
+
 // syscallFailed reports whether a SYSCALL record's fields say success=no.
-// The kernel writes "arch=c000003e syscall=59 success=no ...": arch is 8
-// hex digits, the syscall number a few decimal ones, so success= is found
-// by skipping them rather than by a search through the record.
+// The kernel writes "arch=c000003e syscall=59 success=no ...", which the
+// reader checks in a few words (Read); this is the way for any other
+// shape.
 func syscallFailed(f []byte) bool {
-	// Compares of up to 8 bytes are single loads; 9 would call memequal.
-	const arch = "arch=c000003e syscall="
-	if len(f) > len(arch)+len(" success=no") && hasPrefix(f, "arch=") &&
-		string(f[len("arch=")+8:len(arch)-1]) == " syscall" && f[len(arch)-1] == '=' {
-		i := len(arch)
-		for i < len(arch)+4 && f[i] >= '0' && f[i] <= '9' {
-			i++
-		}
-		if rest := f[i:]; len(rest) > len(" success=no") && string(rest[:8]) == " success" && rest[8] == '=' {
-			return rest[9] == 'n' && rest[10] == 'o'
-		}
-	}
 	i := bytes.Index(f[:min(len(f), 96)], []byte(" success="))
 	return i >= 0 && hasPrefix(f[i+len(" success="):], "no")
 }

@@ -71,22 +71,54 @@ func TestEvents(t *testing.T) {
 	}
 }
 
+// TestSyscallFailed checks a SYSCALL record's outcome both ways: the
+// reader's, which reads the kernel's layout in a few words, and
+// syscallFailed's search, which the reader falls back to.
 func TestSyscallFailed(t *testing.T) {
 	for f, want := range map[string]bool{
 		"arch=c000003e syscall=257 success=no exit=-13": true,
 		"arch=c000003e syscall=59 success=yes exit=0":   false,
 		"arch=40000003 syscall=5 success=no exit=-2":    true,
 		"arch=c00000b7 syscall=1234 success=no":         true,
+		"arch=c00000b7 syscall=12345 success=no":        true, // a longer number: searched
+		"arch=c000003e syscall=2 success=nope":          true, // as audisp-statsd: "no" starts it
+		"arch=c000003e syscall=2 successful=no":         false,
+		"arch=c000003e syscall=2  success=no":           true,
 		"syscall=2 success=no":                          true, // another layout: searched
 		"arch=c000003e syscall=2 per=400000 success=no": true,
 		"arch=c000003e syscall=2 key=\"success=no\"":    false,
 		"arch=c000003e": false,
 		"":              false,
 	} {
+		for _, end := range []string{"\n", " \x1dARCH=x86_64\n", ""} {
+			line := "type=SYSCALL msg=audit(1700000000.123:42): " + f + end
+			stats, _ := readAll(t, strings.NewReader(line))
+			if got := stats.Events().Failed == 1; got != want {
+				t.Errorf("the reader counts %q as failed: %v, want %v", line, got, want)
+			}
+		}
 		if got := syscallFailed([]byte(f)); got != want {
 			t.Errorf("syscallFailed(%q) = %v, want %v", f, got, want)
 		}
 	}
+}
+
+// FuzzSyscallFailed checks the reader's way to a SYSCALL record's outcome
+// against syscallFailed's search on any fields.
+func FuzzSyscallFailed(f *testing.F) {
+	f.Add("arch=c000003e syscall=257 success=no exit=-13")
+	f.Add("arch=c00000b7 syscall=1234 success=yes")
+	f.Add("arch=c000003e syscall=2 per=400000 success=no")
+	f.Fuzz(func(t *testing.T, fields string) {
+		if strings.ContainsAny(fields, "\n\x1d") {
+			return // one record's own fields
+		}
+		line := "type=SYSCALL msg=audit(1700000000.123:42): " + fields + "\n"
+		stats, _ := readAll(t, strings.NewReader(line))
+		if got, want := stats.Events().Failed == 1, syscallFailed([]byte(fields+"\n")); got != want {
+			t.Errorf("the reader counts %q as failed: %v, syscallFailed says %v", line, got, want)
+		}
+	})
 }
 
 // TestKeyAt: the stamp's key is its bytes up to the ')', whether read in

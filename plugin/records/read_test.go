@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/bench/gen"
@@ -44,8 +45,32 @@ func TestReadRecordsStream(t *testing.T) {
 		"type=FUTURE_TYPE msg=audit(1.000:4): x=1\n",
 		"type=CONFIG_CHANGE msg=audit(1700000001.000:458): op=set backlog_max_depth=0 old=7 res=1", // no final newline
 	}, "")
-	stats, got := readAll(t, strings.NewReader(input))
+	for name, r := range map[string]io.Reader{
+		"whole":      strings.NewReader(input),
+		"one byte":   iotest.OneByteReader(strings.NewReader(input)),
+		"data + EOF": iotest.DataErrReader(iotest.HalfReader(strings.NewReader(input))),
+	} {
+		t.Run(name, func(t *testing.T) { checkStream(t, input, r) })
+	}
+}
 
+// TestReadOversizedThenEOF checks the lines that come with the input's
+// end in the same read as the rest of an oversized line.
+func TestReadOversizedThenEOF(t *testing.T) {
+	input := strings.Repeat("B", BufferSize+100) + "\n" +
+		"type=SYSCALL msg=audit(1.000:2): arch=c000003e syscall=59 success=no\n" +
+		"type=EOE msg=audit(1.000:2): "
+	stats, _ := readAll(t, iotest.DataErrReader(strings.NewReader(input)))
+	if r, m, ev := stats.Records(), stats.Malformed(), stats.Events(); r != 2 || m != 1 || ev.Total != 1 || ev.Failed != 1 {
+		t.Errorf("records %d, malformed %d, events %+v; want 2, 1, one failed event", r, m, ev)
+	}
+}
+
+// checkStream reads TestReadRecordsStream's input from r and checks what
+// the reader counted.
+func checkStream(t *testing.T, input string, r io.Reader) {
+	t.Helper()
+	stats, got := readAll(t, r)
 	if n := stats.Bytes(); n != uint64(len(input)) {
 		t.Errorf("bytes = %d, want %d", n, len(input))
 	}
@@ -155,6 +180,20 @@ func FuzzRead(f *testing.F) {
 			ev.AVC+ev.FANotify+ev.Anomalies+ev.Responses > ev.Total {
 			t.Errorf("events %+v do not fit in %d records", ev, stats.Records())
 		}
+		// The framing does not depend on how the input is cut into
+		// reads: a byte at a time, and data returned with its EOF.
+		for name, r := range map[string]io.Reader{
+			"one byte":   iotest.OneByteReader(bytes.NewReader(data)),
+			"data + EOF": iotest.DataErrReader(iotest.HalfReader(bytes.NewReader(data))),
+		} {
+			stats2, got2 := readAll(t, r)
+			if a, b := snapshot(stats), snapshot(stats2); a != b {
+				t.Errorf("read %s: %s\nwhole: %s", name, b, a)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(got2) {
+				t.Errorf("read %s: resets %v, whole: %v", name, got2, got)
+			}
+		}
 		for _, rec := range got {
 			line := []byte(formatResetRecord(rec))
 			_, _, rest, ok := splitRecord(line)
@@ -165,6 +204,12 @@ func FuzzRead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// snapshot prints every counter of c.
+func snapshot(c *Counts) string {
+	return fmt.Sprintf("types %v malformed %d bytes %d dropped %d events %+v",
+		c.ByType(), c.Malformed(), c.Bytes(), c.Dropped(), c.Events())
 }
 
 // formatResetRecord prints a reset record the way the kernel and auditd do.
