@@ -220,16 +220,64 @@ func (s *sandbox) addTrustDir(dir string) {
 	if err != nil {
 		return
 	}
+	// Where the entries link, by directory. Debian's hundreds of links
+	// all lead to one or two directories, so each link is read once
+	// (readlink) and each directory resolved once: resolving every link
+	// took thousands of system calls, most of the plugin's start.
+	targets := map[string][]string{}
 	for _, e := range entries {
 		if e.Type()&fs.ModeSymlink == 0 {
 			continue
 		}
-		target, err := filepath.EvalSymlinks(filepath.Join(real, e.Name()))
+		t, err := os.Readlink(filepath.Join(real, e.Name()))
 		if err != nil {
 			continue
 		}
-		if t := filepath.Dir(target); !s.allows(target) && !tooWide(t) {
-			s.add(readable{path: t, dir: true, why: "trust store"})
+		if !filepath.IsAbs(t) {
+			t = filepath.Join(real, t)
+		}
+		t = filepath.Clean(t)
+		if d := filepath.Dir(t); d != real { // else another entry, seen on its own
+			targets[d] = append(targets[d], filepath.Base(t))
+		}
+	}
+	for d, names := range targets {
+		s.addTrustTargets(d, names)
+	}
+}
+
+// addTrustTargets allows directory dir (links resolved), where trust store
+// links lead to names, if one of them is there; a name that is itself a
+// link is followed to its end.
+func (s *sandbox) addTrustTargets(dir string, names []string) {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return
+	}
+	real, _ = filepath.Abs(real)
+	entries, err := os.ReadDir(real)
+	if err != nil {
+		return
+	}
+	types := make(map[string]fs.FileMode, len(entries))
+	for _, e := range entries {
+		types[e.Name()] = e.Type()
+	}
+	for _, name := range names {
+		typ, ok := types[name]
+		switch {
+		case !ok:
+			continue // a dangling link
+		case typ&fs.ModeSymlink != 0:
+			target, err := filepath.EvalSymlinks(filepath.Join(real, name))
+			if err != nil {
+				continue
+			}
+			if t := filepath.Dir(target); !s.allows(target) && !tooWide(t) {
+				s.add(readable{path: t, dir: true, why: "trust store"})
+			}
+		case !s.allows(filepath.Join(real, name)) && !tooWide(real):
+			s.add(readable{path: real, dir: true, why: "trust store"})
 		}
 	}
 }

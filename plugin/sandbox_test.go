@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/audisp-backlog/audisp-backlog/conf"
@@ -34,6 +35,7 @@ func tree(t *testing.T, files []string, links map[string]string) string {
 		}
 	}
 	for name, target := range links {
+		target = strings.Replace(target, "/ROOT", root, 1) // an absolute link
 		p := filepath.Join(root, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			t.Fatal(err)
@@ -121,6 +123,24 @@ func TestSandboxReadable(t *testing.T) {
 				s.addFile(filepath.Join(root, "etc/ssl/certs/bundle.crt"), "trust store")
 			},
 			want: []string{"etc/pki/tls/certs/+", "etc/ssl/certs/+", "usr/local/share/ca/", "usr/share/ca/mozilla/"},
+		},
+		{
+			name:  "trust store: links to links, through linked directories, and dangling",
+			files: []string{"usr/share/ca/a.crt", "opt/real/c.crt", "opt/final/d.crt"},
+			links: map[string]string{
+				"etc/ssl/certs/a.pem":  "/ROOT/usr/share/ca/a.crt", // absolute
+				"etc/ssl/certs/c.pem":  "../../../opt/via/c.crt",   // a linked directory
+				"opt/via":              "real",
+				"etc/ssl/certs/d.pem":  "../../../opt/hop/d.crt", // a link to a link
+				"opt/hop/d.crt":        "../final/d.crt",
+				"etc/ssl/certs/gone":   "../../../opt/nowhere/x.crt", // dangling: its directory is not there
+				"etc/ssl/certs/gone2":  "../../../opt/real/missing.crt",
+				"etc/ssl/certs/self.0": "a.pem",
+			},
+			add: func(s *sandbox, root string) {
+				s.addTrustDir(filepath.Join(root, "etc/ssl/certs"))
+			},
+			want: []string{"etc/ssl/certs/+", "opt/final/", "opt/real/", "usr/share/ca/"},
 		},
 		{
 			name:  "auditd 4.1.2 and later: /run/audit",
