@@ -272,6 +272,27 @@ func result(line []byte) int {
 	if i := bytes.IndexByte(line, 0x1d); i >= 0 {
 		line = line[:i]
 	}
+	// A user space record's fields end with "res=success'" or
+	// "res=failed'": two words each, compared from the end, before any
+	// search.
+	t := line
+	if n := len(t); n > 0 && t[n-1] == '\n' {
+		t = t[:n-1]
+	}
+	if n := len(t); n >= 13 && t[n-1] == '\'' {
+		switch {
+		case string(t[n-12:n-4]) == "res=succ" && string(t[n-9:n-1]) == "=success" && (t[n-13] == ' ' || t[n-13] == '\''):
+			return resultOK
+		case string(t[n-11:n-3]) == "res=fail" && string(t[n-9:n-1]) == "s=failed" && (t[n-12] == ' ' || t[n-12] == '\''):
+			return resultFailed
+		}
+	}
+	return searchResult(line)
+}
+
+// searchResult is result's search for the last res= near the end of
+// line, cut before any \x1d.
+func searchResult(line []byte) int {
 	tail := line[max(len(line)-resultTail, 0):]
 	i := lastRes(tail)
 	if i < 0 || i > 0 && tail[i-1] != ' ' && tail[i-1] != '\'' {

@@ -1,6 +1,7 @@
 package records
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 )
@@ -117,6 +118,24 @@ func FuzzSyscallFailed(f *testing.F) {
 		stats, _ := readAll(t, strings.NewReader(line))
 		if got, want := stats.Events().Failed == 1, syscallFailed([]byte(fields+"\n")); got != want {
 			t.Errorf("the reader counts %q as failed: %v, syscallFailed says %v", line, got, want)
+		}
+	})
+}
+
+// FuzzResult checks result's words at the end of a user space record
+// against its search.
+func FuzzResult(f *testing.F) {
+	f.Add("type=USER_CMD msg=audit(1.000:2): pid=1 msg='cmd=ls res=success'\n")
+	f.Add("type=USER_LOGIN msg=audit(1.000:2): pid=1 msg='op=login res=failed'\x1dUID=\"root\"\n")
+	f.Add("type=CONFIG_CHANGE msg=audit(1.000:2): op=set res=1")
+	f.Add("res=success'")
+	f.Fuzz(func(t *testing.T, line string) {
+		cut := []byte(line)
+		if i := bytes.IndexByte(cut, 0x1d); i >= 0 {
+			cut = cut[:i]
+		}
+		if got, want := result([]byte(line)), searchResult(cut); got != want {
+			t.Errorf("result(%q) = %d, the search says %d", line, got, want)
 		}
 	})
 }

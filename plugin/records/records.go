@@ -202,6 +202,9 @@ func endOfStream(err error) error {
 // and including this record are published first, so that whoever takes
 // the reset sees them with it.
 func readConfigChange(line []byte, c *Counts, resets chan<- Reset) {
+	if !bytes.Contains(line, []byte(" backlog_max_depth=")) {
+		return // most configuration changes are rules added or removed
+	}
 	node, _, rest, _ := splitRecord(line) // record-shaped, as slotOf found
 	rec, ok := parseReset(rest)
 	if !ok {
