@@ -33,7 +33,8 @@ type Set struct {
 	members []*member
 	cancel  context.CancelFunc // stops deliveries in flight; for Close
 	done    chan struct{}      // closed when every worker has returned
-	closed  atomic.Bool
+	closed  atomic.Bool        // the queues are closed: by Flush or Close
+	shut    atomic.Bool        // the emitters are closed: by Close
 }
 
 var _ Emitter = (*Set)(nil)
@@ -191,34 +192,51 @@ func (s *Set) run(ctx context.Context, m *member) {
 // Close returns an error wrapping ctx's. The goroutines have ended when
 // Close returns. A second Close does nothing.
 func (s *Set) Close(ctx context.Context) error {
-	if !s.closed.CompareAndSwap(false, true) {
-		return nil
-	}
-	for _, m := range s.members {
-		m.q.close()
-	}
 	var errs []error
-	select {
-	case <-s.done:
-	case <-ctx.Done():
-		s.cancel()
-		// Emitters honour their context, so this wait is short.
-		<-s.done
-		var left uint64
-		for _, m := range s.members {
-			n := uint64(m.q.len())
-			m.dropped.Add(n)
-			left += n
-		}
-		errs = append(errs, fmt.Errorf("close: %d queued intervals not delivered: %w", left, context.Cause(ctx)))
+	if err := s.Flush(ctx); err != nil {
+		errs = append(errs, err)
 	}
-	s.cancel()
+	if !s.shut.CompareAndSwap(false, true) {
+		return errors.Join(errs...)
+	}
 	for _, m := range s.members {
 		if err := m.em.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close %s: %w", m.name, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Flush is Close without closing the emitters: it delivers what is queued
+// and in flight within ctx, counts what is left as dropped, and stops the
+// emitters' goroutines, but leaves their connections to the kernel. It is
+// for a process about to exit, whose sockets close with it: closing an
+// OTLP/gRPC exporter (its connection, resolver and balancer) made most of
+// what the plugin's exit added to an auditd 4.2 reload (e2e/README.md).
+// After Flush, Emit fails and Close only closes the emitters.
+func (s *Set) Flush(ctx context.Context) error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	for _, m := range s.members {
+		m.q.close()
+	}
+	defer s.cancel()
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.cancel()
+	// Emitters honour their context, so this wait is short.
+	<-s.done
+	var left uint64
+	for _, m := range s.members {
+		n := uint64(m.q.len())
+		m.dropped.Add(n)
+		left += n
+	}
+	return fmt.Errorf("close: %d queued intervals not delivered: %w", left, context.Cause(ctx))
 }
 
 // Stats returns the cumulative delivery counts over all emitters. It is

@@ -322,6 +322,81 @@ func TestSetCloseBlackhole(t *testing.T) {
 	}
 }
 
+// closeCounter is an Emitter that delivers at once and counts its Closes.
+type closeCounter struct {
+	mu     sync.Mutex
+	got    int
+	closes int
+}
+
+func (c *closeCounter) Emit(context.Context, Interval) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got++
+	return nil
+}
+
+func (c *closeCounter) Close(context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closes++
+	return nil
+}
+
+// TestSetFlush: Flush delivers what is queued and stops taking intervals,
+// but leaves the emitters open; Close then closes them, once. A Flush that
+// runs out of time cancels the delivery in flight and counts what is left
+// as dropped.
+func TestSetFlush(t *testing.T) {
+	t.Run("delivers, leaves open", func(t *testing.T) {
+		c := &closeCounter{}
+		s := newSet(discardLogger(), 10, []*member{{name: "counter", em: c, timeout: time.Minute}})
+		for i := range 5 {
+			if err := s.Emit(t.Context(), numbered(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Flush(t.Context()); err != nil {
+			t.Fatalf("Flush: %v", err)
+		}
+		c.mu.Lock()
+		got, closes := c.got, c.closes
+		c.mu.Unlock()
+		if got != 5 || closes != 0 {
+			t.Errorf("after Flush: %d delivered, %d closes; want 5 and 0", got, closes)
+		}
+		if err := s.Emit(t.Context(), numbered(6)); !errors.Is(err, ErrClosed) {
+			t.Errorf("Emit after Flush: %v, want ErrClosed", err)
+		}
+		for range 2 {
+			if err := s.Close(t.Context()); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		}
+		if c.closes != 1 {
+			t.Errorf("emitter closed %d times, want 1", c.closes)
+		}
+	})
+	t.Run("out of time", func(t *testing.T) {
+		g := newGated()
+		s := newSet(discardLogger(), 10, []*member{{name: "gated", em: g, timeout: time.Minute}})
+		for i := range 3 {
+			if err := s.Emit(t.Context(), numbered(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		<-g.started // the first delivery is in flight, and never ends by itself
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if err := s.Flush(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("Flush: %v, want an error wrapping context.Canceled", err)
+		}
+		if st := s.Stats(); st.Sent != 0 || st.Failed+st.Dropped != 3 {
+			t.Errorf("Stats %+v, want nothing sent and all 3 failed or dropped", st)
+		}
+	})
+}
+
 func TestSetCheck(t *testing.T) {
 	rcv, err := emittest.ListenOTLPGRPC("127.0.0.1:0")
 	if err != nil {
