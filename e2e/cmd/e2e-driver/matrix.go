@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/audisp-backlog/audisp-backlog/e2e/internal/auditnl"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -149,35 +150,138 @@ func (d *driver) auditdChildren() map[int]string {
 // running before it appears. Either is -1 if it did not happen within wait.
 type generation struct {
 	OldExitMS, NewStartMS int64 // since hup
-	NewPid                int
-	NewAt                 time.Time
+	// OldReapedMS is when auditd had reaped every old child (its /proc
+	// entry gone): a thread group's leader is a zombie as soon as it
+	// exits, but waitpid returns only once its last thread has.
+	OldReapedMS int64
+	// NewForkMS is when auditd forked the new child, from its start time
+	// in /proc (clock ticks since boot, 10 ms): what ends auditd's
+	// barrier, however late this poller sees the child under a busy CPU.
+	NewForkMS int64
+	// Busy is who ran between the reap and the new child, by command:
+	// CPU ticks (USER_HZ) of every process, /proc/PID/stat.
+	Busy   string
+	NewPid int
+	NewAt  time.Time
 }
 
 func (d *driver) followGeneration(before map[int]string, hup time.Time, wait time.Duration) generation {
-	g := generation{OldExitMS: -1, NewStartMS: -1}
+	g := generation{OldExitMS: -1, NewStartMS: -1, OldReapedMS: -1}
+	var atReap map[int]procCPU
 	for time.Since(hup) < wait {
 		now := d.auditdChildren()
-		gone := true
+		gone, reaped := true, true
 		for pid := range before {
 			if _, ok := now[pid]; ok {
 				gone = false
+			}
+			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+				reaped = false
 			}
 		}
 		if gone && g.OldExitMS < 0 {
 			g.OldExitMS = time.Since(hup).Milliseconds()
 		}
+		if reaped && g.OldReapedMS < 0 {
+			g.OldReapedMS = time.Since(hup).Milliseconds()
+			atReap = allCPU()
+		}
 		for pid := range now {
 			if _, ok := before[pid]; !ok && g.NewPid == 0 {
 				g.NewPid, g.NewAt = pid, time.Now()
 				g.NewStartMS = time.Since(hup).Milliseconds()
+				g.NewForkMS = forkedMS(pid, hup)
+				if atReap != nil {
+					g.Busy = busySince(atReap)
+				}
 			}
 		}
-		if g.OldExitMS >= 0 && g.NewPid != 0 {
+		if g.OldExitMS >= 0 && g.OldReapedMS >= 0 && g.NewPid != 0 {
 			break
 		}
 		time.Sleep(time.Millisecond)
 	}
 	return g
+}
+
+// forkedMS is how long after at process pid started, from its start time
+// in clock ticks since boot (USER_HZ = 100) against CLOCK_BOOTTIME now;
+// -1 if unknown.
+func forkedMS(pid int, at time.Time) int64 {
+	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	i := strings.LastIndexByte(string(st), ')')
+	f := strings.Fields(string(st[i+1:]))
+	if i < 0 || len(f) < 20 {
+		return -1
+	}
+	ticks, err := strconv.ParseInt(f[19], 10, 64)
+	if err != nil {
+		return -1
+	}
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return -1
+	}
+	nowMS := ts.Nano() / 1e6
+	// The start, as a wall-clock duration after at: now - (boot time now
+	// - start since boot) - at.
+	return time.Since(at).Milliseconds() - (nowMS - ticks*10)
+}
+
+// procCPU is a process's command and CPU time in clock ticks.
+type procCPU struct {
+	comm  string
+	ticks int64
+}
+
+// allCPU reads every process's CPU time (utime + stime).
+func allCPU() map[int]procCPU {
+	out := map[int]procCPU{}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(st), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(st[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		k, _ := strconv.ParseInt(f[12], 10, 64)
+		out[pid] = procCPU{comm: string(st[strings.IndexByte(string(st), '(')+1 : i]), ticks: u + k}
+	}
+	return out
+}
+
+// busySince says which processes ran since before, by command, in ticks.
+func busySince(before map[int]procCPU) string {
+	by := map[string]int64{}
+	for pid, now := range allCPU() {
+		if d := now.ticks - before[pid].ticks; d > 0 {
+			by[now.comm] += d
+		}
+	}
+	var parts []string
+	for comm, d := range by {
+		parts = append(parts, fmt.Sprintf("%s:%d", comm, d))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
 }
 
 // reloadScenario: a burst's peak is still in the kernel's mark when auditd
@@ -383,7 +487,7 @@ func (d *driver) stallScenario(args map[string]string) error {
 		quiet, nq := maxBacklog(hup.Add(-time.Second), hup)
 		during, nd := maxBacklog(hup, settle)
 		d.event("stall", map[string]any{"i": i, "plugin": plugin, "collector": collector,
-			"old_exit_ms": g.OldExitMS, "barrier_ms": g.NewStartMS, "new_pid": g.NewPid,
+			"old_exit_ms": g.OldExitMS, "old_reaped_ms": g.OldReapedMS, "busy_after_reap": g.Busy, "barrier_ms": g.NewStartMS, "fork_ms": g.NewForkMS, "new_pid": g.NewPid,
 			"backlog_before_max": quiet, "backlog_during_max": during, "samples_before": nq, "samples_during": nd,
 			"rate": rate})
 		if g.NewPid == 0 {
